@@ -1,0 +1,1 @@
+//! Example apps: run one with `cargo run --example <name>`.

@@ -1,0 +1,321 @@
+//! The wire format of a session record: a schema version and one MessagePack value per
+//! stored field, keyed by the field's wire key.
+//!
+//! Each field is encoded on its own, so that server-side stores can keep one entry per field
+//! (a Redis hash field, a map entry) and write only the fields that changed. A whole record,
+//! as carried by a cookie, is framed as the MessagePack array `[version, {key: bin, ..}]`,
+//! where each `bin` holds one field's own MessagePack encoding.
+//!
+//! Decoding is tolerant where schema evolution needs it (a missing field takes its default,
+//! an unknown key is ignored) and strict everywhere else (any framing error, a value that does
+//! not decode, or an unknown schema version is an error, which the session layer turns into a
+//! fresh session).
+
+use rmp::decode as rd;
+use rmp::encode as wr;
+
+use crate::databag::Databag;
+use crate::error::{DecodeError, EncodeError};
+use crate::tracking::Tracked;
+
+/// One field of a stored record, borrowed: its wire key and its MessagePack bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawField<'a> {
+    /// The wire key.
+    pub key: &'a str,
+    /// The field's own MessagePack encoding.
+    pub value: &'a [u8],
+}
+
+/// One field of a record, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordField {
+    /// The wire key.
+    pub key: String,
+    /// The field's own MessagePack encoding.
+    pub value: Vec<u8>,
+}
+
+/// A session record as stores keep it: the schema version and the encoded fields.
+///
+/// A record made by [`Record::changes`] carries only the fields that changed; applying it to
+/// a stored record with [`Record::merge`] is how server-side stores merge concurrent changes
+/// field by field.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// The schema version of the [`Databag`] that wrote the record.
+    pub version: u32,
+    /// The encoded fields, at most one per key.
+    pub fields: Vec<RecordField>,
+}
+
+/// Session data decoded from a record.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Decoded<T> {
+    /// The value.
+    pub value: T,
+    /// The schema version the record had, when it was older than the current one and the
+    /// value was migrated (the whole record should then be written back).
+    pub migrated_from: Option<u32>,
+}
+
+impl<T: Databag> Decoded<T> {
+    /// The value with change tracking: after a migration every field is marked changed, so
+    /// the next save writes the record back in the current version.
+    #[must_use]
+    pub fn into_tracked(self) -> Tracked<T> {
+        let mut tracked = Tracked::new(self.value);
+        if self.migrated_from.is_some() {
+            tracked.mark_all_changed();
+        }
+        tracked
+    }
+}
+
+impl Record {
+    /// Encodes every stored field of `value`.
+    ///
+    /// # Errors
+    /// If a field's `Serialize` implementation fails.
+    pub fn encode<T: Databag>(value: &T) -> Result<Self, EncodeError> {
+        Self::encode_indices(value, 0..T::FIELDS.len())
+    }
+
+    /// Encodes only the fields of `tracked` that changed.
+    ///
+    /// # Errors
+    /// If a field's `Serialize` implementation fails.
+    pub fn changes<T: Databag>(tracked: &Tracked<T>) -> Result<Self, EncodeError> {
+        Self::encode_indices(tracked.get(), tracked.changes().iter())
+    }
+
+    fn encode_indices<T: Databag>(
+        value: &T,
+        indices: impl Iterator<Item = usize>,
+    ) -> Result<Self, EncodeError> {
+        let mut fields = Vec::new();
+        for index in indices {
+            let field = T::FIELDS.get(index).ok_or(EncodeError::NoSuchField {
+                index,
+                type_name: core::any::type_name::<T>(),
+            })?;
+            let mut bytes = Vec::new();
+            value.encode_field(index, &mut bytes)?;
+            fields.push(RecordField {
+                key: field.key.to_owned(),
+                value: bytes,
+            });
+        }
+        Ok(Self {
+            version: T::VERSION,
+            fields,
+        })
+    }
+
+    /// The value of the field stored under `key`.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|field| field.key == key)
+            .map(|field| field.value.as_slice())
+    }
+
+    /// Applies `changes` on top of this record: each of its fields replaces the field of the
+    /// same key (or is added), every other field is kept, and the version becomes that of
+    /// `changes`.
+    pub fn merge(&mut self, changes: Record) {
+        self.version = changes.version;
+        for change in changes.fields {
+            match self.fields.iter_mut().find(|field| field.key == change.key) {
+                Some(field) => field.value = change.value,
+                None => self.fields.push(change),
+            }
+        }
+    }
+
+    /// Decodes the record as `T`, migrating it when it is older (see [`Decoded`]).
+    ///
+    /// # Errors
+    /// If the version is newer than `T`'s or has no migration path, or a field does not
+    /// decode.
+    pub fn decode<T: Databag>(&self) -> Result<Decoded<T>, DecodeError> {
+        let raw: Vec<RawField<'_>> = self
+            .fields
+            .iter()
+            .map(|field| RawField {
+                key: &field.key,
+                value: &field.value,
+            })
+            .collect();
+        decode_fields(self.version, &raw)
+    }
+
+    /// The record framed as one byte string (for stores that keep a record as one value,
+    /// such as a cookie).
+    ///
+    /// # Errors
+    /// If a part is larger than the format allows (over `u32::MAX` bytes or entries).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::with_capacity(
+            8 + self
+                .fields
+                .iter()
+                .map(|f| f.key.len() + f.value.len() + 10)
+                .sum::<usize>(),
+        );
+        write_frame(
+            &mut out,
+            self.version,
+            self.fields
+                .iter()
+                .map(|f| (f.key.as_str(), f.value.as_slice())),
+            self.fields.len(),
+        )?;
+        Ok(out)
+    }
+
+    /// Parses a framed record (see [`to_bytes`](Self::to_bytes)).
+    ///
+    /// # Errors
+    /// [`DecodeError::Malformed`] if the bytes are not a well-formed record.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (version, raw) = parse_frame(bytes)?;
+        Ok(Self {
+            version,
+            fields: raw
+                .into_iter()
+                .map(|field| RecordField {
+                    key: field.key.to_owned(),
+                    value: field.value.to_vec(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Encodes all stored fields of `value` as one framed record, without building a [`Record`].
+///
+/// # Errors
+/// If a field's `Serialize` implementation fails.
+pub fn encode_to_bytes<T: Databag>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    // Encode every field into one scratch buffer first, then frame it: one allocation for
+    // the values, one for the output.
+    let mut scratch = Vec::with_capacity(64);
+    let mut ends = Vec::with_capacity(T::FIELDS.len());
+    for index in 0..T::FIELDS.len() {
+        value.encode_field(index, &mut scratch)?;
+        ends.push(scratch.len());
+    }
+    let mut out = Vec::with_capacity(scratch.len() + 16 + T::FIELDS.len() * 8);
+    let mut start = 0;
+    let values = T::FIELDS.iter().zip(&ends).map(|(field, &end)| {
+        let value = &scratch[start..end];
+        start = end;
+        (field.key, value)
+    });
+    write_frame(&mut out, T::VERSION, values, T::FIELDS.len())?;
+    Ok(out)
+}
+
+/// Decodes one framed record straight into `T` (borrowing the input, no intermediate
+/// [`Record`]).
+///
+/// # Errors
+/// [`DecodeError::Malformed`] for bad framing, or any error of [`Record::decode`].
+pub fn decode_from_bytes<T: Databag>(bytes: &[u8]) -> Result<Decoded<T>, DecodeError> {
+    let (version, raw) = parse_frame(bytes)?;
+    decode_fields(version, &raw)
+}
+
+/// Decodes borrowed fields of a record of `version` as `T`, migrating older versions.
+///
+/// # Errors
+/// If the version is newer than `T`'s or has no migration path, or a field does not decode.
+pub fn decode_fields<T: Databag>(
+    version: u32,
+    fields: &[RawField<'_>],
+) -> Result<Decoded<T>, DecodeError> {
+    match version.cmp(&T::VERSION) {
+        core::cmp::Ordering::Equal => Ok(Decoded {
+            value: T::decode_current(fields)?,
+            migrated_from: None,
+        }),
+        core::cmp::Ordering::Less => Ok(Decoded {
+            value: T::decode_older(version, fields)?,
+            migrated_from: Some(version),
+        }),
+        core::cmp::Ordering::Greater => Err(DecodeError::NewerVersion {
+            found: version,
+            current: T::VERSION,
+            type_name: core::any::type_name::<T>(),
+        }),
+    }
+}
+
+fn too_large(what: &'static str) -> EncodeError {
+    EncodeError::TooLarge { what }
+}
+
+fn write_frame<'a>(
+    out: &mut Vec<u8>,
+    version: u32,
+    fields: impl Iterator<Item = (&'a str, &'a [u8])>,
+    count: usize,
+) -> Result<(), EncodeError> {
+    // Writes into a Vec cannot fail; the only errors left are lengths over u32::MAX.
+    let count = u32::try_from(count).map_err(|_| too_large("field count"))?;
+    wr::write_array_len(out, 2).map_err(|_| too_large("header"))?;
+    wr::write_uint(out, u64::from(version)).map_err(|_| too_large("version"))?;
+    wr::write_map_len(out, count).map_err(|_| too_large("field count"))?;
+    for (key, value) in fields {
+        wr::write_str(out, key).map_err(|_| too_large("field key"))?;
+        wr::write_bin(out, value).map_err(|_| too_large("field value"))?;
+    }
+    Ok(())
+}
+
+fn malformed(reason: &'static str) -> DecodeError {
+    DecodeError::Malformed { reason }
+}
+
+/// Splits `len` bytes off the front of `input`.
+fn take<'a>(input: &mut &'a [u8], len: u32, reason: &'static str) -> Result<&'a [u8], DecodeError> {
+    let len = usize::try_from(len).map_err(|_| malformed(reason))?;
+    if input.len() < len {
+        return Err(malformed(reason));
+    }
+    let (head, tail) = input.split_at(len);
+    *input = tail;
+    Ok(head)
+}
+
+fn parse_frame(bytes: &[u8]) -> Result<(u32, Vec<RawField<'_>>), DecodeError> {
+    let mut input = bytes;
+    let header = rd::read_array_len(&mut input).map_err(|_| malformed("no record header"))?;
+    if header != 2 {
+        return Err(malformed("record header is not a pair"));
+    }
+    let version: u32 = rd::read_int(&mut input).map_err(|_| malformed("bad schema version"))?;
+    let count = rd::read_map_len(&mut input).map_err(|_| malformed("no field map"))?;
+    // Every entry takes at least two bytes, so a claimed count larger than that is a lie;
+    // checking it first keeps the allocation bounded by the input size.
+    let count = usize::try_from(count).map_err(|_| malformed("field count"))?;
+    if count > input.len() / 2 {
+        return Err(malformed("field count exceeds the record size"));
+    }
+    let mut fields = Vec::with_capacity(count);
+    for _ in 0..count {
+        let key_len = rd::read_str_len(&mut input).map_err(|_| malformed("bad field key"))?;
+        let key = take(&mut input, key_len, "truncated field key")?;
+        let key = core::str::from_utf8(key).map_err(|_| malformed("field key is not UTF-8"))?;
+        let value_len = rd::read_bin_len(&mut input).map_err(|_| malformed("bad field value"))?;
+        let value = take(&mut input, value_len, "truncated field value")?;
+        fields.push(RawField { key, value });
+    }
+    if !input.is_empty() {
+        return Err(malformed("trailing bytes after the record"));
+    }
+    Ok((version, fields))
+}

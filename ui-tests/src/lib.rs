@@ -1,0 +1,1 @@
+//! trybuild cases for `#[derive(Databag)]`: see `tests/ui.rs`.
