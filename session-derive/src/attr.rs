@@ -142,11 +142,11 @@ fn unknown_key(
         format!(" (`{key}` belongs on {other})")
     } else {
         closest(&key, valid)
-            .map(|suggestion| format!("; did you mean `{suggestion}`?"))
+            .map(|suggestion| format!(" (did you mean `{suggestion}`?)"))
             .unwrap_or_default()
     };
     meta.error(format_args!(
-        "unknown databag attribute `{key}` on {place}{hint}; expected one of {expected}"
+        "unknown databag attribute `{key}` on {place}; expected one of {expected}{hint}"
     ))
 }
 
@@ -176,8 +176,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

@@ -32,10 +32,15 @@ pub(crate) fn derive(input: &syn::DeriveInput) -> TokenStream {
     }
 }
 
-const RT: &str = "::session_runtime::__private";
-
+/// The path generated code reaches the runtime through.
 fn rt() -> TokenStream {
-    RT.parse().unwrap_or_default()
+    quote!(::session_runtime::__private)
+}
+
+/// The same path spanned at `span`, so that an error about a call through it is reported at
+/// the user's code that `span` points to.
+fn rt_at(span: proc_macro2::Span) -> TokenStream {
+    quote_spanned!(span=> ::session_runtime::__private)
 }
 
 fn generate(container: &Container<'_>, version: u32) -> TokenStream {
@@ -62,11 +67,19 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
         let member = field.ident;
         quote!(#member: #f())
     });
+    let codecs: Vec<syn::Ident> = (0..stored.len())
+        .map(|index| format_ident!("__DATABAG_CODEC_{}", index))
+        .collect();
+    let codec_items = stored.iter().zip(&codecs).map(|(field, codec)| {
+        let ty = field.ty;
+        let rt = rt_at(ty.span());
+        quote_spanned!(ty.span()=> const #codec: #rt::Codec<#ty> = #rt::Codec::<#ty>::new();)
+    });
     let encode_arms = stored.iter().enumerate().map(|(index, field)| {
         let member = field.ident;
         let name = field.name();
-        let ty = field.ty;
-        quote_spanned!(ty.span()=> #index => #rt::encode_value::<Self, #ty>(#name, &self.#member, out),)
+        let codec = &codecs[index];
+        quote!(#index => #codec.encode::<Self>(#name, &self.#member, out),)
     });
     let slots: Vec<syn::Ident> = (0..stored.len())
         .map(|index| format_ident!("__field_{}", index))
@@ -75,11 +88,9 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
         let ty = field.ty;
         quote!(let mut #slot: ::core::option::Option<#ty> = ::core::option::Option::None;)
     });
-    let decode_arms = stored.iter().zip(&slots).map(|(field, slot)| {
+    let decode_arms = stored.iter().zip(&slots).zip(&codecs).map(|((field, slot), codec)| {
         let key = field.wire_key();
-        let ty = field.ty;
-        let decode = quote_spanned!(ty.span()=> #rt::decode_value::<Self, #ty>(#key, __raw.value));
-        quote!(#key => #slot = ::core::option::Option::Some(#decode?),)
+        quote!(#key => #slot = ::core::option::Option::Some(#codec.decode::<Self>(#key, __raw.value)?),)
     });
     let decoded_members = container.fields.iter().zip(&default_fns).map(|(field, f)| {
         let member = field.ident;
@@ -94,15 +105,17 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
             None => quote!(#member: #f()),
         }
     });
-    let field_checks = container.fields.iter().map(|field| {
-        let ty = field.ty;
-        if field.is_skipped() {
+    // Stored fields are checked by their codec; skipped ones only need to be shareable.
+    let field_checks = container
+        .fields
+        .iter()
+        .filter(|f| f.is_skipped())
+        .map(|field| {
+            let ty = field.ty;
+            let rt = rt_at(ty.span());
             quote_spanned!(ty.span()=> #rt::assert_skipped_field::<#ty>();)
-        } else {
-            quote_spanned!(ty.span()=> #rt::assert_stored_field::<#ty>();)
-        }
-    });
-    let migration = migration(container, version);
+        });
+    let (migration_item, migration) = migration(container);
     let accessors = container.fields.iter().map(|field| {
         let index = stored.iter().position(|stored| stored.ident == field.ident);
         accessors(field, index)
@@ -145,6 +158,8 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
 
         const _: () = {
             #(#default_items)*
+            #(#codec_items)*
+            #migration_item
 
             #[automatically_derived]
             impl #rt::Databag for #ident {
@@ -238,7 +253,6 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
 /// The function giving a field's default, emitted once per field so that an ill-typed
 /// default expression is reported once, at the expression.
 fn default_fn(field: &Field<'_>, name: &syn::Ident) -> TokenStream {
-    let rt = rt();
     let ty = field.ty;
     let body = match field.attrs.default.get() {
         Some(expr) => quote_spanned!(expr.span()=> #expr),
@@ -249,7 +263,10 @@ fn default_fn(field: &Field<'_>, name: &syn::Ident) -> TokenStream {
                 "#[derive(Databag)] reported an error for this field"
             ))
         }
-        None => quote_spanned!(ty.span()=> #rt::default_value::<#ty>()),
+        None => {
+            let rt = rt_at(ty.span());
+            quote_spanned!(ty.span()=> #rt::default_value::<#ty>())
+        }
     };
     quote! {
         #[inline]
@@ -260,27 +277,34 @@ fn default_fn(field: &Field<'_>, name: &syn::Ident) -> TokenStream {
     }
 }
 
-/// `decode_older`, when the struct names a `migrate_from` type, plus its compile-time checks.
-fn migration(container: &Container<'_>, version: u32) -> TokenStream {
+/// `decode_older`, when the struct names a `migrate_from` type, and the constant that checks
+/// the migration at compile time.
+fn migration(container: &Container<'_>) -> (TokenStream, TokenStream) {
     let rt = rt();
     let Some(previous) = container.attrs.migrate_from.get() else {
-        return TokenStream::new();
+        return (TokenStream::new(), TokenStream::new());
     };
+    // Without an explicit version, check() already reported the missing `version`; checking
+    // the chain against the implied 1 would only add a second error.
+    if container.attrs.version.get().is_none() {
+        return (TokenStream::new(), TokenStream::new());
+    }
     let ident = container.ident;
     let span = previous.span();
-    let checks = quote_spanned! {span=>
-        const _: () = #rt::assert_older_version(<#previous as #rt::Databag>::VERSION, #version);
-        const _: () = #rt::assert_migrates_from::<#previous, #ident>();
+    let rt_here = rt_at(span);
+    let item = quote_spanned! {span=>
+        const __DATABAG_MIGRATE: #rt_here::MigrateFn<#ident> =
+            #rt_here::migration::<#previous, #ident>();
     };
-    quote! {
+    let method = quote! {
         fn decode_older(
             version: u32,
             fields: &[#rt::RawField<'_>],
         ) -> ::core::result::Result<Self, #rt::DecodeError> {
-            #checks
-            #rt::migrate::<#previous, Self>(version, fields)
+            __DATABAG_MIGRATE(version, fields)
         }
-    }
+    };
+    (item, method)
 }
 
 /// `set_x`, `x_mut` and `update_x` for one field; `index` is its position among the stored

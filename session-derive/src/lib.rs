@@ -2,9 +2,9 @@
 //!
 //! Use it through `session_runtime`, which re-exports it (`use session_runtime::Databag;`)
 //! and documents the attributes and what the derive generates. The expansion runs in three
-//! stages: [`ast`] reads the struct and its `#[databag(..)]` attributes ([`attr`]), [`check`]
-//! validates what spans several fields, and [`expand`] emits the code. Every error found on
-//! the way is reported, each at the user's code; see [`ctxt`].
+//! stages: `ast` reads the struct and its `#[databag(..)]` attributes (`attr`), `check`
+//! validates what spans several fields, and `expand` emits the code. Every error found on
+//! the way is reported, each at the user's code; see `ctxt`.
 #![forbid(unsafe_code)]
 
 mod ast;

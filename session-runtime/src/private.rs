@@ -65,10 +65,65 @@ pub trait StoredField: Serialize + DeserializeOwned + Send + Sync + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> StoredField for T {}
 
-/// Compile-time check that a field's type can be stored; generated once per stored field,
-/// spanned at the field's type.
-#[inline(always)]
-pub const fn assert_stored_field<T: StoredField>() {}
+/// How one stored field is encoded and decoded.
+///
+/// Generated code makes one `Codec` per stored field, in a constant spanned at the field's
+/// type: that constant is the only place that requires [`StoredField`], so a field type
+/// without serde support is reported once, at the field, and not again at every use.
+pub struct Codec<V> {
+    encode: fn(&V, &mut Vec<u8>) -> Result<(), rmp_serde::encode::Error>,
+    decode: fn(&[u8]) -> Result<V, rmp_serde::decode::Error>,
+}
+
+impl<V> Codec<V> {
+    /// The codec of a storable type.
+    #[must_use]
+    #[allow(clippy::new_without_default)] // only ever built in a constant
+    pub const fn new() -> Self
+    where
+        V: StoredField,
+    {
+        Self {
+            encode: encode_raw::<V>,
+            decode: decode_raw::<V>,
+        }
+    }
+
+    /// Appends the encoding of `value` to `out`.
+    #[inline]
+    pub fn encode<T: Databag>(
+        &self,
+        field: &'static str,
+        value: &V,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        (self.encode)(value, out).map_err(|source| EncodeError::Field {
+            field,
+            type_name: core::any::type_name::<T>(),
+            source,
+        })
+    }
+
+    /// Decodes a value stored under `key`.
+    #[inline]
+    pub fn decode<T: Databag>(&self, key: &'static str, bytes: &[u8]) -> Result<V, DecodeError> {
+        (self.decode)(bytes).map_err(|source| DecodeError::Field {
+            key,
+            type_name: core::any::type_name::<T>(),
+            source,
+        })
+    }
+}
+
+/// MessagePack with structs as maps, so nested structs survive field reordering.
+fn encode_raw<V: Serialize>(value: &V, out: &mut Vec<u8>) -> Result<(), rmp_serde::encode::Error> {
+    let mut serializer = rmp_serde::Serializer::new(out).with_struct_map();
+    value.serialize(&mut serializer)
+}
+
+fn decode_raw<V: DeserializeOwned>(bytes: &[u8]) -> Result<V, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(bytes)
+}
 
 /// A type that can be a `#[databag(skip)]` field.
 #[diagnostic::on_unimplemented(
@@ -117,39 +172,18 @@ pub trait MigratesFrom<Prev>: From<Prev> {}
 
 impl<Prev, T: From<Prev>> MigratesFrom<Prev> for T {}
 
-/// Compile-time check that `T: From<Prev>` (and that `Prev` is a `Databag`).
-#[inline(always)]
-pub const fn assert_migrates_from<Prev: Databag, T: MigratesFrom<Prev>>() {}
+/// Decodes a record of an older version into `T`.
+pub type MigrateFn<T> = fn(u32, &[RawField<'_>]) -> Result<T, DecodeError>;
 
-/// Encodes one field value with MessagePack (structs as maps, so nested structs survive
-/// field reordering).
-#[inline]
-pub fn encode_value<T: Databag, V: Serialize + ?Sized>(
-    field: &'static str,
-    value: &V,
-    out: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
-    let mut serializer = rmp_serde::Serializer::new(out).with_struct_map();
-    value
-        .serialize(&mut serializer)
-        .map_err(|source| EncodeError::Field {
-            field,
-            type_name: core::any::type_name::<T>(),
-            source,
-        })
-}
-
-/// Decodes one field value.
-#[inline]
-pub fn decode_value<T: Databag, V: DeserializeOwned>(
-    key: &'static str,
-    bytes: &[u8],
-) -> Result<V, DecodeError> {
-    rmp_serde::from_slice(bytes).map_err(|source| DecodeError::Field {
-        key,
-        type_name: core::any::type_name::<T>(),
-        source,
-    })
+/// The migration from `Prev` to `T`, checked at compile time: `Prev` is a `Databag` of a
+/// lower version and `T: From<Prev>`. Generated code evaluates it in one constant spanned at
+/// the `migrate_from` type, so each mistake is reported once, there.
+pub const fn migration<Prev: Databag, T: Databag + MigratesFrom<Prev>>() -> MigrateFn<T> {
+    assert!(
+        Prev::VERSION < T::VERSION,
+        "`migrate_from` must name a Databag with a lower `version` than this struct's"
+    );
+    migrate::<Prev, T>
 }
 
 /// The error for an out-of-range field index.
@@ -163,7 +197,7 @@ pub fn no_such_field<T: Databag>(index: usize) -> EncodeError {
 
 /// Decodes an older record through `Prev` (recursively down its own `migrate_from` chain)
 /// and converts it to `T`.
-pub fn migrate<Prev: Databag, T: Databag + From<Prev>>(
+fn migrate<Prev: Databag, T: Databag + From<Prev>>(
     version: u32,
     fields: &[RawField<'_>],
 ) -> Result<T, DecodeError> {
@@ -185,12 +219,4 @@ pub fn migrate<Prev: Databag, T: Databag + From<Prev>>(
             other => other,
         })?;
     Ok(T::from(previous.value))
-}
-
-/// Compile-time check that `migrate_from` names an older version.
-pub const fn assert_older_version(previous: u32, current: u32) {
-    assert!(
-        previous < current,
-        "`migrate_from` must name a Databag with a lower `version` than this one"
-    );
 }

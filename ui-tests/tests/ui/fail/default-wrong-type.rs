@@ -1,0 +1,9 @@
+use session_runtime::Databag;
+
+#[derive(Databag)]
+struct Session {
+    #[databag(default = "guest")]
+    username: String,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use session_runtime::Databag;
+
+#[derive(Databag)]
+enum Theme {
+    Light,
+    Dark,
+}
+
+fn main() {}

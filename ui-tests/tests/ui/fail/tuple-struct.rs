@@ -1,0 +1,6 @@
+use session_runtime::Databag;
+
+#[derive(Databag)]
+struct Session(u32, String);
+
+fn main() {}

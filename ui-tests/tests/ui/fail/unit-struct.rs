@@ -1,0 +1,6 @@
+use session_runtime::Databag;
+
+#[derive(Databag)]
+struct Session;
+
+fn main() {}
