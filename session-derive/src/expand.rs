@@ -141,6 +141,13 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
                 <Self as #rt::DatabagHandle>::from_tracked(#rt::Tracked::new(value))
             }
 
+            /// The tracked data: the value and the set of changed fields.
+            #[inline]
+            #[must_use]
+            pub fn tracked(&self) -> &#rt::Tracked<#ident> {
+                #rt::Core::tracked(&self.__core)
+            }
+
             /// Whether any stored field changed.
             #[inline]
             #[must_use]
