@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use session_runtime::record::{decode_from_bytes, encode_to_bytes};
-use session_runtime::{Databag, DatabagHandle, Record};
+use session_runtime::{Databag, Record};
 
 /// The user's colour scheme.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
