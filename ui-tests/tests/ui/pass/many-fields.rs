@@ -1,6 +1,7 @@
 //! A struct with more fields than the inline change set holds (64), and no fields at all.
+#![deny(warnings)]
 
-use session_runtime::{Databag, DatabagHandle};
+use session_runtime::Databag;
 
 macro_rules! wide {
     ($($f:ident)*) => {

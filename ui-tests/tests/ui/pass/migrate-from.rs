@@ -1,4 +1,5 @@
 //! `migrate_from` with a `From` impl compiles.
+#![deny(warnings)]
 
 use session_runtime::Databag;
 

@@ -1,4 +1,5 @@
 //! The handle follows the struct's visibility and each accessor the field's, and the
+#![deny(warnings)]
 //! derive needs no imports beyond the derive itself.
 
 mod sessions {
