@@ -160,6 +160,49 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
                 #rt::Core::tracked(&self.__core).changed_fields()
             }
 
+            /// The session id. `Display` prints a fingerprint, not the token.
+            #[inline]
+            #[must_use]
+            pub fn id(&self) -> &::session_runtime::SessionId {
+                #rt::Core::id(&self.__core)
+            }
+
+            /// Whether the session did not exist before this request (it is stored only once
+            /// something is written to it).
+            #[inline]
+            #[must_use]
+            pub fn is_new(&self) -> bool {
+                #rt::Core::is_new(&self.__core)
+            }
+
+            /// Gives the session a new id when the request commits, deleting the record
+            /// under the old one. Call it when privileges change (login), against session
+            /// fixation.
+            #[inline]
+            pub fn renew(&mut self) {
+                #rt::Core::renew(&mut self.__core)
+            }
+
+            /// Ends the session when the request commits: the record is deleted and the
+            /// client told to forget its token. Later writes in this request are not saved.
+            #[inline]
+            pub fn destroy(&mut self) {
+                #rt::Core::destroy(&mut self.__core)
+            }
+
+            /// Puts every field back to its default (all marked changed).
+            #[inline]
+            pub fn reset(&mut self) {
+                #rt::Core::reset(&mut self.__core)
+            }
+
+            /// When the session expires if it is not used again (`None` without timeouts).
+            #[inline]
+            #[must_use]
+            pub fn expires_at(&self) -> ::core::option::Option<::std::time::SystemTime> {
+                #rt::Core::expires_at(&self.__core)
+            }
+
             #(#accessors)*
         }
 
@@ -237,6 +280,18 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
                 #[inline]
                 fn __into_core(self) -> #rt::Core<#ident> {
                     self.__core
+                }
+            }
+
+            #[automatically_derived]
+            impl<__S: ::core::marker::Send + ::core::marker::Sync> #rt::FromRequestParts<__S> for #handle {
+                type Rejection = #rt::SessionRejection;
+
+                async fn from_request_parts(
+                    parts: &mut #rt::Parts,
+                    _state: &__S,
+                ) -> ::core::result::Result<Self, Self::Rejection> {
+                    #rt::extract::<#ident>(parts).await
                 }
             }
 

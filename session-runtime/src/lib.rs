@@ -55,10 +55,20 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod clock;
+mod commit;
+mod config;
 mod databag;
 mod error;
+mod extract;
+mod id;
+mod layer;
 pub mod record;
+mod rejection;
+mod state;
+pub mod store;
 mod tracking;
+mod transport;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -68,6 +78,20 @@ pub use databag::{Databag, DatabagHandle, Field};
 pub use error::{DecodeError, EncodeError};
 pub use record::{Decoded, RawField, Record, RecordField};
 pub use tracking::{ChangeSet, Tracked};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use id::{RandomnessError, SessionId};
+pub use layer::{ResponseFuture, SameSite, SessionLayer, SessionService};
+pub use rejection::SessionRejection;
+pub use store::{MemoryStore, SessionStore};
+
+/// The session of the current request, as an axum extractor: `Session<UserSession>`.
+///
+/// It is the handle type `#[derive(Databag)]` generates for `T` (`UserSessionHandle`):
+/// read fields with plain field access, write them with the generated setters, and manage
+/// the session with `id()`, `is_new()`, `renew()`, `destroy()`, `reset()` and
+/// `expires_at()`. Extracting it needs a [`SessionLayer<T>`] in front of the handler.
+pub type Session<T> = <T as Databag>::Handle;
 
 /// Derives [`Databag`](trait@Databag) for a struct with named fields. See the crate docs.
 #[cfg(feature = "derive")]

@@ -6,53 +6,144 @@ pub use crate::error::{DecodeError, EncodeError};
 pub use crate::record::RawField;
 pub use crate::tracking::Tracked;
 
+pub use crate::extract::extract;
+pub use crate::rejection::SessionRejection;
+pub use axum_core::extract::FromRequestParts;
+pub use http::request::Parts;
+
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// What a generated handle wraps: the tracked data (and, with a session layer, the
-/// session's state).
-pub struct Core<T> {
-    tracked: Tracked<T>,
+use crate::id::SessionId;
+use crate::state::{Returned, SessionState, Slot};
+
+/// What a generated handle wraps: the tracked data, the session's state, and (inside a
+/// request) the slot the handle returns to when dropped.
+pub struct Core<T: Databag> {
+    // Always `Some` while the core is alive; taken only by `Drop` and `into_tracked`.
+    tracked: Option<Tracked<T>>,
+    state: SessionState,
+    slot: Option<Arc<Slot<T>>>,
 }
 
 impl<T: Databag> Core<T> {
-    /// A core around tracked data.
-    #[inline]
+    /// A core that no layer manages (for unit tests of code taking a handle). Its id is
+    /// random, it is new, and nothing it does is stored.
     pub fn new(tracked: Tracked<T>) -> Self {
-        Self { tracked }
+        let id = SessionId::generate().unwrap_or_else(|_| SessionId::from_bytes([0; 24]));
+        Self {
+            tracked: Some(tracked),
+            state: SessionState::new(id, None, false),
+            slot: None,
+        }
+    }
+
+    pub(crate) fn managed(tracked: Tracked<T>, state: SessionState, slot: Arc<Slot<T>>) -> Self {
+        Self {
+            tracked: Some(tracked),
+            state,
+            slot: Some(slot),
+        }
     }
 
     /// The tracked data.
     #[inline]
     pub fn tracked(&self) -> &Tracked<T> {
-        &self.tracked
+        match &self.tracked {
+            Some(tracked) => tracked,
+            None => unreachable!("a session core is used after it was taken apart"),
+        }
     }
 
     /// The tracked data, mutably.
     #[inline]
     pub fn tracked_mut(&mut self) -> &mut Tracked<T> {
-        &mut self.tracked
+        match &mut self.tracked {
+            Some(tracked) => tracked,
+            None => unreachable!("a session core is used after it was taken apart"),
+        }
     }
 
-    /// Unwraps the tracked data.
+    /// Unwraps the tracked data. A handle taken apart this way inside a request gives
+    /// nothing back to the layer: none of its changes are saved.
+    pub fn into_tracked(mut self) -> Tracked<T> {
+        self.slot = None;
+        match self.tracked.take() {
+            Some(tracked) => tracked,
+            None => unreachable!("a session core is used after it was taken apart"),
+        }
+    }
+
+    /// The session id.
     #[inline]
-    pub fn into_tracked(self) -> Tracked<T> {
-        self.tracked
+    pub fn id(&self) -> &SessionId {
+        &self.state.id
+    }
+
+    /// Whether the session did not exist before this request.
+    #[inline]
+    pub fn is_new(&self) -> bool {
+        self.state.is_new()
+    }
+
+    /// When the session expires if it is not used again.
+    pub fn expires_at(&self) -> Option<std::time::SystemTime> {
+        self.state.expires_ms.map(crate::clock::system_time)
+    }
+
+    /// Gives the session a new id; the record under the old id is deleted when the request
+    /// commits. Use it whenever privileges change (login), against session fixation.
+    pub fn renew(&mut self) {
+        if self.state.destroyed {
+            return;
+        }
+        match SessionId::generate() {
+            Ok(id) => self.state.id = id,
+            Err(error) => {
+                tracing::error!(%error, "cannot renew the session id");
+                self.state.renew_failed = true;
+            }
+        }
+    }
+
+    /// Ends the session: its record is deleted and the client told to forget its token
+    /// when the request commits. Later writes in the same request are not saved.
+    pub fn destroy(&mut self) {
+        self.state.destroyed = true;
+    }
+
+    /// Puts every field back to its default (marking all changed).
+    pub fn reset(&mut self) {
+        let _ = self.tracked_mut().replace(T::defaults());
+    }
+}
+
+impl<T: Databag> Drop for Core<T> {
+    fn drop(&mut self) {
+        if let (Some(slot), Some(tracked)) = (self.slot.take(), self.tracked.take()) {
+            slot.give_back(Returned {
+                tracked,
+                state: self.state.clone(),
+            });
+        }
     }
 }
 
 /// Marks stored field `index` changed and returns the value for writing it.
 #[inline]
 pub fn field_mut<T: Databag>(core: &mut Core<T>, index: usize) -> &mut T {
-    core.tracked.mark_changed(index);
-    core.tracked.value_mut_untracked()
+    let tracked = core.tracked_mut();
+    tracked.mark_changed(index);
+    tracked.value_mut_untracked()
 }
 
 /// The value for writing a `#[databag(skip)]` field, which is never stored and so never
 /// marked changed.
 #[inline]
 pub fn skipped_field_mut<T: Databag>(core: &mut Core<T>) -> &mut T {
-    core.tracked.value_mut_untracked()
+    core.tracked_mut().value_mut_untracked()
 }
 
 /// A type that can be a stored session field.

@@ -1,0 +1,452 @@
+//! [`MemoryStore`]: sessions in this process's memory.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use super::{
+    CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::id::SessionId;
+use crate::record::Record;
+
+/// Independent locks; a power of two so that picking one is a mask.
+const SHARDS: usize = 64;
+const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+type Shard = RwLock<HashMap<SessionId, Loaded>>;
+
+/// Sessions kept in this process's memory: for development, tests, and single-process apps.
+///
+/// - **Concurrent without a global lock**: sessions are spread over 64 shards, each with its
+///   own read-write lock, so requests for different sessions rarely wait for each other.
+/// - **Expired sessions are never returned**, even before they are swept.
+/// - **A background sweeper** (every 60 s by default, see
+///   [`with_sweep_interval`](Self::with_sweep_interval)) removes expired sessions and
+///   reports each to the layer's `on_deleted` hook. It starts with the first store
+///   operation inside a Tokio runtime and stops when the last clone of the store is dropped.
+/// - **Optional capacity bound** ([`with_max_sessions`](Self::with_max_sessions)): when a
+///   shard is full, creating a session first drops expired ones, then evicts the session
+///   closest to expiry in that shard (reported to `on_deleted` too).
+///
+/// Clones share the same sessions. Sessions do not survive a restart and are not shared
+/// between processes: use a Redis store for that.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: Box<[Shard]>,
+    max_per_shard: Option<usize>,
+    sweep_interval: Duration,
+    clock: Arc<dyn Clock>,
+    listener: RwLock<Option<RemovalListener>>,
+    sweeper: std::sync::OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(sweeper) = self.sweeper.get() {
+            sweeper.abort();
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("sessions", &self.len())
+            .field("max_per_shard", &self.inner.max_per_shard)
+            .field("sweep_interval", &self.inner.sweep_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store without a capacity bound, swept every 60 seconds.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::build(None, DEFAULT_SWEEP_INTERVAL, Arc::new(SystemClock))
+    }
+
+    fn build(max_sessions: Option<usize>, sweep_interval: Duration, clock: Arc<dyn Clock>) -> Self {
+        let shards = (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect();
+        Self {
+            inner: Arc::new(Inner {
+                shards,
+                max_per_shard: max_sessions.map(|max| max.div_ceil(SHARDS).max(1)),
+                sweep_interval,
+                clock,
+                listener: RwLock::new(None),
+                sweeper: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+
+    fn rebuild(
+        self,
+        f: impl FnOnce(&mut Option<usize>, &mut Duration, &mut Arc<dyn Clock>),
+    ) -> Self {
+        let mut max = self.inner.max_per_shard.map(|per_shard| per_shard * SHARDS);
+        let mut interval = self.inner.sweep_interval;
+        let mut clock = Arc::clone(&self.inner.clock);
+        f(&mut max, &mut interval, &mut clock);
+        Self::build(max, interval, clock)
+    }
+
+    /// Bounds the number of sessions, approximately: the bound is enforced per shard
+    /// (`max / 64`, at least 1). Call it before the store is used: it starts an empty store.
+    #[must_use]
+    pub fn with_max_sessions(self, max: usize) -> Self {
+        self.rebuild(|m, _, _| *m = Some(max))
+    }
+
+    /// How often the sweeper removes expired sessions. Call it before the store is used: it
+    /// starts an empty store.
+    #[must_use]
+    pub fn with_sweep_interval(self, interval: Duration) -> Self {
+        self.rebuild(|_, i, _| *i = interval.max(Duration::from_millis(1)))
+    }
+
+    /// The clock the sweeper judges expiry by (the layer passes its own time to each
+    /// operation). Call it before the store is used: it starts an empty store.
+    #[must_use]
+    pub fn with_clock(self, clock: impl Clock) -> Self {
+        self.rebuild(|_, _, c| *c = Arc::new(clock))
+    }
+
+    /// How many sessions are held, expired ones not yet swept included.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| read(shard).len())
+            .sum()
+    }
+
+    /// Whether no session is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every session expired now, reports each to the removal listener, and returns
+    /// how many were removed. The sweeper calls this; tests may too.
+    pub fn sweep(&self) -> usize {
+        self.inner.sweep()
+    }
+
+    fn shard(&self, id: &SessionId) -> &Shard {
+        self.inner.shard(id)
+    }
+
+    /// Starts the sweeper on first use inside a Tokio runtime.
+    fn ensure_sweeper(&self) {
+        if self.inner.sweeper.get().is_some() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let interval = self.inner.sweep_interval;
+        let _ = self.inner.sweeper.get_or_init(|| {
+            runtime
+                .spawn(sweep_periodically(weak, interval))
+                .abort_handle()
+        });
+    }
+}
+
+/// The sweeper task: holds only a weak reference, so it never keeps the store alive, and
+/// is aborted when the store is dropped.
+async fn sweep_periodically(store: Weak<Inner>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate
+    loop {
+        ticks.tick().await;
+        let Some(inner) = store.upgrade() else { return };
+        let removed = inner.sweep();
+        if removed > 0 {
+            tracing::debug!(removed, "memory session store swept expired sessions");
+        }
+    }
+}
+
+impl Inner {
+    fn shard(&self, id: &SessionId) -> &Shard {
+        let bytes = id.expose_bytes();
+        // Ids are uniformly random: their first byte picks a shard evenly.
+        &self.shards[usize::from(bytes[0]) % SHARDS]
+    }
+
+    fn listener(&self) -> Option<RemovalListener> {
+        self.listener
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn report(&self, removed: Vec<(SessionId, Record)>) {
+        if removed.is_empty() {
+            return;
+        }
+        if let Some(listener) = self.listener() {
+            for (id, record) in &removed {
+                listener(id, record);
+            }
+        }
+    }
+
+    fn sweep(&self) -> usize {
+        let now = self.clock.now_ms();
+        let mut total = 0;
+        for shard in self.shards.iter() {
+            let removed = {
+                let mut map = write(shard);
+                let removed = take_expired(&mut map, now);
+                // Give memory back after a large expiry wave.
+                if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+                    map.shrink_to_fit();
+                }
+                removed
+            };
+            total += removed.len();
+            self.report(removed);
+        }
+        total
+    }
+}
+
+fn take_expired(map: &mut HashMap<SessionId, Loaded>, now: u64) -> Vec<(SessionId, Record)> {
+    let expired: Vec<SessionId> = map
+        .iter()
+        .filter(|(_, stored)| stored.meta.is_expired(now))
+        .map(|(id, _)| id.clone())
+        .collect();
+    expired
+        .into_iter()
+        .filter_map(|id| map.remove(&id).map(|stored| (id, stored.record)))
+        .collect()
+}
+
+// A panic while a shard lock is held cannot leave a session half-written (every update
+// replaces whole values), so a poisoned lock is still safe to use.
+fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, HashMap<SessionId, Loaded>> {
+    shard.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, Loaded>> {
+    shard.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+        self.ensure_sweeper();
+        let map = read(self.shard(id));
+        Ok(map
+            .get(id)
+            .filter(|stored| !stored.meta.is_expired(now_ms))
+            .cloned())
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.ensure_sweeper();
+        let now = now_ms;
+        let evicted = {
+            let mut map = write(self.shard(id));
+            if let Some(existing) = map.get(id) {
+                if !existing.meta.is_expired(now) {
+                    return Ok(CreateOutcome::IdTaken);
+                }
+            }
+            let mut evicted = Vec::new();
+            if let Some(max) = self.inner.max_per_shard {
+                if map.len() >= max && !map.contains_key(id) {
+                    evicted = take_expired(&mut map, now);
+                    if map.len() >= max {
+                        evicted.extend(evict_soonest(&mut map));
+                    }
+                }
+            }
+            map.insert(
+                id.clone(),
+                Loaded {
+                    record: record.clone(),
+                    meta: *meta,
+                },
+            );
+            evicted
+        };
+        self.inner.report(evicted);
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Record,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        let mut map = write(self.shard(id));
+        match map.get_mut(id) {
+            Some(stored) if !stored.meta.is_expired(now_ms) => {
+                stored.record.merge(changes.clone());
+                stored.meta = *meta;
+                Ok(SaveOutcome::Saved)
+            }
+            _ => Ok(SaveOutcome::Missing),
+        }
+    }
+
+    async fn touch(
+        &self,
+        id: &SessionId,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        let mut map = write(self.shard(id));
+        match map.get_mut(id) {
+            Some(stored) if !stored.meta.is_expired(now_ms) => {
+                stored.meta = *meta;
+                Ok(SaveOutcome::Saved)
+            }
+            _ => Ok(SaveOutcome::Missing),
+        }
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        write(self.shard(id)).remove(id);
+        Ok(())
+    }
+
+    fn set_removal_listener(&self, listener: RemovalListener) {
+        *self
+            .inner
+            .listener
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
+    }
+}
+
+/// Removes the session closest to expiry (sessions without a deadline go last, oldest
+/// first).
+fn evict_soonest(map: &mut HashMap<SessionId, Loaded>) -> Option<(SessionId, Record)> {
+    let victim = map
+        .iter()
+        .min_by_key(|(_, stored)| {
+            (
+                stored.meta.expires_ms.unwrap_or(u64::MAX),
+                stored.meta.created_ms,
+            )
+        })
+        .map(|(id, _)| id.clone())?;
+    map.remove(&victim).map(|stored| (victim, stored.record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn meta(created: u64, expires: Option<u64>) -> SessionMeta {
+        SessionMeta {
+            created_ms: created,
+            expires_ms: expires,
+            absolute_ms: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn sweeper_stops_when_the_store_is_dropped() {
+        let store = MemoryStore::new().with_sweep_interval(Duration::from_millis(5));
+        let id = SessionId::generate().unwrap();
+        store
+            .create(&id, &Record::default(), &meta(0, None), 0)
+            .await
+            .unwrap();
+        let sweeper = store.inner.sweeper.get().cloned().unwrap();
+        assert!(!sweeper.is_finished());
+        drop(store);
+        for _ in 0..100 {
+            if sweeper.is_finished() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("the sweeper outlived its store");
+    }
+
+    #[tokio::test]
+    async fn sweeper_removes_expired_sessions_and_reports_them() {
+        let clock = ManualClock::at_ms(1_000);
+        let store = MemoryStore::new()
+            .with_clock(clock.clone())
+            .with_sweep_interval(Duration::from_millis(5));
+        let removed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&removed);
+        store.set_removal_listener(Arc::new(move |id, _record| {
+            sink.lock().unwrap().push(id.clone());
+        }));
+        let short = SessionId::generate().unwrap();
+        let long = SessionId::generate().unwrap();
+        let record = Record::default();
+        store
+            .create(&short, &record, &meta(1_000, Some(2_000)), 0)
+            .await
+            .unwrap();
+        store
+            .create(&long, &record, &meta(1_000, Some(9_000)), 0)
+            .await
+            .unwrap();
+        clock.advance(Duration::from_millis(1_500));
+        for _ in 0..200 {
+            if !removed.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(*removed.lock().unwrap(), vec![short]);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn capacity_bound_evicts_the_session_closest_to_expiry() {
+        // 64 sessions over 64 shards: one per shard.
+        let store = MemoryStore::new().with_max_sessions(64);
+        let removed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&removed);
+        store.set_removal_listener(Arc::new(move |id, _| sink.lock().unwrap().push(id.clone())));
+        let mut ids = Vec::new();
+        for i in 0..2_000u64 {
+            let id = SessionId::generate().unwrap();
+            store
+                .create(&id, &Record::default(), &meta(0, Some(10_000 + i)), 0)
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        assert!(store.len() <= 64, "{} sessions held", store.len());
+        assert_eq!(removed.lock().unwrap().len(), 2_000 - store.len());
+        // The newest session is always kept: eviction picks the one expiring soonest.
+        let last = ids.last().unwrap();
+        assert!(store.load(last, 0).await.unwrap().is_some());
+    }
+}

@@ -1,0 +1,215 @@
+//! Server-side session storage: the [`SessionStore`] trait and its implementations.
+//!
+//! A store keeps [`Record`]s (the encoded fields of a session) with their [`SessionMeta`]
+//! (creation time and deadlines), keyed by [`SessionId`]. The session layer decides what to
+//! do; a store only has to do each operation atomically for one session:
+//!
+//! | operation | contract |
+//! |---|---|
+//! | [`load`](SessionStore::load) | the record and meta, or `None` if unknown **or expired** (never return an expired session, even before it is cleaned up) |
+//! | [`create`](SessionStore::create) | store a new session; if the id is already taken, change nothing and say so |
+//! | [`save`](SessionStore::save) | merge the changed fields into an existing session ([`Record::merge`]) and set the new meta; if the session is gone (deleted or expired), change nothing and say so: never re-create it |
+//! | [`touch`](SessionStore::touch) | set the new meta (deadlines) of an existing session without rewriting its data |
+//! | [`delete`](SessionStore::delete) | remove the session |
+//!
+//! Writing a custom store:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use session_runtime::store::{CreateOutcome, Loaded, SaveOutcome, SessionMeta, SessionStore, StoreError};
+//! use session_runtime::{Record, SessionId};
+//!
+//! /// One mutex around a map: simple, correct, not fast.
+//! #[derive(Default)]
+//! struct MapStore(Mutex<HashMap<[u8; 32], Loaded>>);
+//!
+//! impl MapStore {
+//!     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<[u8; 32], Loaded>>, StoreError> {
+//!         self.0.lock().map_err(|_| StoreError::message("store mutex poisoned"))
+//!     }
+//! }
+//!
+//! impl SessionStore for MapStore {
+//!     async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+//!         let map = self.map()?;
+//!         Ok(map.get(&id.digest()).filter(|s| !s.meta.is_expired(now_ms)).cloned())
+//!     }
+//!     async fn create(&self, id: &SessionId, record: &Record, meta: &SessionMeta, now_ms: u64) -> Result<CreateOutcome, StoreError> {
+//!         let mut map = self.map()?;
+//!         if map.get(&id.digest()).is_some_and(|s| !s.meta.is_expired(now_ms)) {
+//!             return Ok(CreateOutcome::IdTaken);
+//!         }
+//!         map.insert(id.digest(), Loaded { record: record.clone(), meta: *meta });
+//!         Ok(CreateOutcome::Created)
+//!     }
+//!     async fn save(&self, id: &SessionId, changes: &Record, meta: &SessionMeta, now_ms: u64) -> Result<SaveOutcome, StoreError> {
+//!         let mut map = self.map()?;
+//!         match map.get_mut(&id.digest()) {
+//!             Some(stored) if !stored.meta.is_expired(now_ms) => {
+//!                 stored.record.merge(changes.clone());
+//!                 stored.meta = *meta;
+//!                 Ok(SaveOutcome::Saved)
+//!             }
+//!             _ => Ok(SaveOutcome::Missing),
+//!         }
+//!     }
+//!     async fn touch(&self, id: &SessionId, meta: &SessionMeta, now_ms: u64) -> Result<SaveOutcome, StoreError> {
+//!         let mut map = self.map()?;
+//!         match map.get_mut(&id.digest()) {
+//!             Some(stored) if !stored.meta.is_expired(now_ms) => { stored.meta = *meta; Ok(SaveOutcome::Saved) }
+//!             _ => Ok(SaveOutcome::Missing),
+//!         }
+//!     }
+//!     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+//!         self.map()?.remove(&id.digest());
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+mod erased;
+pub mod memory;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::id::SessionId;
+use crate::record::Record;
+
+pub(crate) use erased::ErasedStore;
+pub use memory::MemoryStore;
+
+/// When a session was created and when it expires, in milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionMeta {
+    /// When the session was first stored.
+    pub created_ms: u64,
+    /// When the session expires if it is not used again: the idle deadline, capped by the
+    /// absolute deadline. `None` when neither timeout is configured.
+    pub expires_ms: Option<u64>,
+    /// The absolute deadline (creation plus the absolute timeout), which use never extends.
+    pub absolute_ms: Option<u64>,
+}
+
+impl SessionMeta {
+    /// Whether the session has expired at `now_ms`.
+    #[must_use]
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_ms.is_some_and(|expires| expires <= now_ms)
+    }
+}
+
+/// A stored session as [`SessionStore::load`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The encoded fields.
+    pub record: Record,
+    /// Creation time and deadlines.
+    pub meta: SessionMeta,
+}
+
+/// What [`SessionStore::create`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// The session was stored.
+    Created,
+    /// A session with this id already exists; nothing was changed.
+    IdTaken,
+}
+
+/// What [`SessionStore::save`] or [`SessionStore::touch`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// The session was updated.
+    Saved,
+    /// The session no longer exists (deleted or expired); nothing was written.
+    Missing,
+}
+
+/// A store operation failed (the store is down, too slow, or broken).
+///
+/// The layer answers such a request with an opaque `503 Service Unavailable` and logs the
+/// error; it never shows it to the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store did not answer within the layer's store timeout.
+    #[error("the session store did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The store's backend failed.
+    #[error("the session store failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store failed, described in words (for stores with no error type of their own).
+    #[error("the session store failed: {0}")]
+    Message(String),
+}
+
+impl StoreError {
+    /// Wraps a backend's error.
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(error))
+    }
+
+    /// An error described in words.
+    pub fn message(message: impl Into<String>) -> Self {
+        Self::Message(message.into())
+    }
+}
+
+/// Called by a store for each session it removes by itself (expiry, capacity eviction),
+/// with the session's id and last record. The layer installs one to run `on_deleted`.
+pub type RemovalListener = Arc<dyn Fn(&SessionId, &Record) + Send + Sync>;
+
+/// Server-side storage of sessions. See the [module docs](self) for the contract of each
+/// operation and an example.
+///
+/// Stores are shared by all requests: every method takes `&self` and must be safe to call
+/// concurrently; each call must be atomic for its session.
+pub trait SessionStore: Send + Sync + 'static {
+    /// The session stored under `id`, or `None` when it is unknown or expired at `now_ms`.
+    fn load(
+        &self,
+        id: &SessionId,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<Loaded>, StoreError>> + Send;
+
+    /// Stores a new session, unless `id` is already taken by a session not expired at
+    /// `now_ms`.
+    fn create(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CreateOutcome, StoreError>> + Send;
+
+    /// Merges `changes` (only the fields that changed) into the existing session `id` and
+    /// sets its meta; never re-creates a session that is gone (deleted, or expired at
+    /// `now_ms`).
+    fn save(
+        &self,
+        id: &SessionId,
+        changes: &Record,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<SaveOutcome, StoreError>> + Send;
+
+    /// Sets new deadlines for the existing session `id` (not expired at `now_ms`) without
+    /// rewriting its data.
+    fn touch(
+        &self,
+        id: &SessionId,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<SaveOutcome, StoreError>> + Send;
+
+    /// Removes the session `id` (no error if it does not exist).
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Installs the listener for sessions the store removes by itself. Stores that cannot
+    /// observe expiry (most external databases) keep the default, which ignores it.
+    fn set_removal_listener(&self, listener: RemovalListener) {
+        let _ = listener;
+    }
+}
