@@ -1,4 +1,13 @@
-//! Shared helpers for the integration tests in `tests/tests/`.
+//! Shared helpers for the integration tests in `tests/tests/`: a real axum server on a free
+//! loopback port, an HTTP client with a cookie jar, a store wrapper that counts operations
+//! and injects faults next to a real store, and the store-behaviour suite every store runs.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)] // test support code
+
+pub mod app;
+pub mod counting;
+pub mod guarantees;
+pub mod server;
+pub mod store_suite;
 
 /// The code blocks of README.md, compiled and run as doc tests so the README cannot rot.
 #[cfg(doctest)]

@@ -1,0 +1,161 @@
+//! The memory store: the store-behaviour suite and every request-lifecycle guarantee over
+//! real HTTP.
+
+use session_runtime::MemoryStore;
+
+mod store {
+    use super::*;
+    integration_tests::store_suite!(async { MemoryStore::new() });
+}
+
+mod http {
+    use super::*;
+    integration_tests::guarantee_suite!(async { MemoryStore::new() });
+}
+
+mod memory_only {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use axum::Router;
+    use integration_tests::app::{app, TestSession};
+    use integration_tests::server::{browser, cookie_value, set_cookies, TestServer};
+    use reqwest::StatusCode;
+    use session_runtime::{ManualClock, MemoryStore, Session, SessionId, SessionLayer};
+
+    #[tokio::test]
+    async fn missing_layer_rejection_says_which_layer_to_add() {
+        async fn handler(session: Session<TestSession>) -> String {
+            session.visits.to_string()
+        }
+        let server = TestServer::start(Router::new().route("/", get(handler))).await;
+        let response = browser().get(server.url("/")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.text().await.unwrap();
+        assert!(
+            body.contains("SessionLayer::<integration_tests::app::TestSession>"),
+            "{body}"
+        );
+        assert!(body.contains(".layer("), "{body}");
+    }
+
+    #[tokio::test]
+    async fn second_live_handle_in_one_request_is_rejected_with_an_explanation() {
+        async fn handler(first: Session<TestSession>, second: Session<TestSession>) -> String {
+            format!("{} {}", first.visits, second.visits)
+        }
+        let layer = SessionLayer::<TestSession>::new(MemoryStore::new());
+        let server = TestServer::start(Router::new().route("/", get(handler)).layer(layer)).await;
+        let response = browser().get(server.url("/")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.text().await.unwrap().contains("extracted twice"));
+    }
+
+    #[tokio::test]
+    async fn default_cookie_is_secure_http_only_lax_and_ends_with_the_browser_session() {
+        let (router, _) = app(SessionLayer::<TestSession>::new(MemoryStore::new()));
+        let server = TestServer::start(router).await;
+        let response = browser().get(server.url("/visit")).send().await.unwrap();
+        let cookie = set_cookies(&response).join("\n");
+        for attribute in ["session=", "Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+        }
+        assert!(!cookie.contains("Max-Age"), "{cookie}");
+        assert!(!cookie.contains("Domain"), "{cookie}");
+    }
+
+    #[tokio::test]
+    async fn persistent_cookie_carries_the_remaining_lifetime() {
+        let layer = SessionLayer::<TestSession>::new(MemoryStore::new())
+            .secure(false)
+            .cookie_name("__app")
+            .persistent(true)
+            .idle_timeout(Duration::from_secs(1800));
+        let server = TestServer::start(app(layer).0).await;
+        let response = browser().get(server.url("/visit")).send().await.unwrap();
+        let cookie = set_cookies(&response).join("\n");
+        assert!(cookie.starts_with("__app="), "{cookie}");
+        assert!(
+            cookie.contains("Max-Age=1799") || cookie.contains("Max-Age=1800"),
+            "{cookie}"
+        );
+    }
+
+    #[tokio::test]
+    async fn sweeper_expiry_fires_on_deleted() {
+        let clock = ManualClock::new();
+        let store = MemoryStore::new()
+            .with_clock(clock.clone())
+            .with_sweep_interval(Duration::from_millis(10));
+        let deleted = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&deleted);
+        let layer = SessionLayer::<TestSession>::new(store.clone())
+            .secure(false)
+            .clock(clock.clone())
+            .idle_timeout(Duration::from_secs(60))
+            .on_deleted(move |id, data| sink.lock().unwrap().push((id.clone(), data.visits)));
+        let server = TestServer::start(app(layer).0).await;
+        let response = browser().get(server.url("/visit")).send().await.unwrap();
+        let id = SessionId::parse(&cookie_value(&response, "session").unwrap()).unwrap();
+        clock.advance(Duration::from_secs(61));
+        for _ in 0..300 {
+            if !deleted.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*deleted.lock().unwrap(), vec![(id, 1)]);
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn reset_expires_at_and_is_new_behave_as_documented() {
+        async fn reset(mut session: Session<TestSession>) -> String {
+            session.reset();
+            format!("{} {}", session.visits, session.username)
+        }
+        async fn info(session: Session<TestSession>) -> String {
+            let left = session
+                .expires_at()
+                .and_then(|at| at.duration_since(std::time::SystemTime::now()).ok())
+                .map_or(0, |d| d.as_secs());
+            format!("new={} left={left}", session.is_new())
+        }
+        let layer = SessionLayer::<TestSession>::new(MemoryStore::new())
+            .secure(false)
+            .idle_timeout(Duration::from_secs(600));
+        let router = Router::new()
+            .route("/reset", get(reset))
+            .route("/info", get(info));
+        let (app_router, _) = app(layer.clone());
+        let server = TestServer::start(app_router.merge(router.layer(layer))).await;
+        let client = browser();
+        let info_new = client.get(server.url("/info")).send().await.unwrap();
+        let body = info_new.text().await.unwrap();
+        assert!(body.starts_with("new=true left=59"), "{body}");
+        client.post(server.url("/login/ada")).send().await.unwrap();
+        client.get(server.url("/visit")).send().await.unwrap();
+        let body = client
+            .get(server.url("/reset"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(body, "0 guest");
+        let body = client
+            .get(server.url("/read"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            body.starts_with("visits: 0 user: guest new: false"),
+            "{body}"
+        );
+    }
+}
