@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+pub mod api_token;
+pub mod cookie;
 pub mod quickstart;
 
 /// Serves `app` on [`listen_addr`] with logging, until the process is stopped.

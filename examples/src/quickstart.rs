@@ -6,7 +6,7 @@ use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use session_runtime::{Databag, MemoryStore, Session, SessionLayer, SessionStore};
+use session_runtime::{Databag, MemoryStore, Session, SessionBackend, SessionLayer};
 
 /// What the app keeps about a visitor.
 #[derive(Databag, Debug)]
@@ -49,7 +49,7 @@ pub fn routes() -> Router {
 }
 
 /// The session layer of the quickstart over `store`.
-pub fn sessions(store: impl SessionStore) -> SessionLayer<UserSession> {
+pub fn sessions(store: impl SessionBackend) -> SessionLayer<UserSession> {
     SessionLayer::<UserSession>::new(store)
         // Served over plain http on localhost; keep the default `Secure` in production.
         .secure(false)

@@ -2,14 +2,16 @@
 
 use http::HeaderMap;
 
+use crate::backend::Backend;
 use crate::clock::millis;
 use crate::config::Config;
 use crate::databag::Databag;
 use crate::extract::bounded;
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::state::Returned;
-use crate::store::{CreateOutcome, SaveOutcome, SessionMeta, StoreError};
+use crate::state::{Returned, SessionState};
+use crate::store::{CreateOutcome, ErasedStore, SaveOutcome, SessionMeta, StoreError};
+use crate::tracking::Tracked;
 
 /// How often a fresh id is drawn when the store says one is taken (a 192-bit collision:
 /// in practice only a store bug or a test forcing it).
@@ -24,6 +26,13 @@ pub(crate) enum CommitError {
     Encode(#[from] crate::error::EncodeError),
     #[error("no fresh session id could be generated")]
     NoRandomness,
+    #[error(
+        "the sealed session cookie would be {size} bytes, over the {limit}-byte limit of \
+         browsers; keep less data in the session or use a server-side store"
+    )]
+    TooLarge { size: usize, limit: usize },
+    #[error("the session could not be sealed: {0}")]
+    Seal(String),
 }
 
 /// The meta of a session created at `created_ms` and used at `now_ms`: the idle deadline
@@ -58,6 +67,45 @@ fn needs_touch<T>(config: &Config<T>, stored: &SessionMeta, refreshed: &SessionM
     new.saturating_sub(old) >= millis(idle) / 4
 }
 
+/// What a request's commit writes, besides destroying.
+enum Write {
+    Nothing,
+    /// A new session, first stored.
+    Create(SessionMeta),
+    /// The session moves to a new id.
+    Renew(SessionMeta),
+    /// Changed fields.
+    Save(SessionMeta),
+    /// New deadlines only.
+    Touch(SessionMeta),
+}
+
+fn plan<T: Databag>(
+    config: &Config<T>,
+    tracked: &Tracked<T>,
+    state: &SessionState,
+    now: u64,
+) -> Write {
+    let Some(stored_meta) = state.meta.filter(|_| !state.is_new()) else {
+        // A new session is stored only once something was written to it.
+        return if tracked.is_changed() {
+            Write::Create(deadlines(config, now, now))
+        } else {
+            Write::Nothing
+        };
+    };
+    let meta = deadlines(config, stored_meta.created_ms, now);
+    if state.is_renewed() {
+        Write::Renew(meta)
+    } else if tracked.is_changed() {
+        Write::Save(meta)
+    } else if state.reseal || needs_touch(config, &stored_meta, &meta) {
+        Write::Touch(meta)
+    } else {
+        Write::Nothing
+    }
+}
+
 /// Writes what the request changed and sets the token headers.
 pub(crate) async fn commit<T: Databag>(
     config: &Config<T>,
@@ -68,74 +116,143 @@ pub(crate) async fn commit<T: Databag>(
     if state.renew_failed {
         return Err(CommitError::NoRandomness);
     }
-    let now = config.clock.now_ms();
-    let store = &*config.store;
-
     if state.destroyed {
-        if let Some(stored_id) = &state.stored_id {
+        return destroy(config, &tracked, &state, headers).await;
+    }
+    let now = config.clock.now_ms();
+    let write = plan(config, &tracked, &state, now);
+    match &config.backend {
+        Backend::Server(store) => {
+            write_to_store(config, &**store, write, &tracked, &state, headers, now).await
+        }
+        #[cfg(feature = "cookie-store")]
+        Backend::Cookie(cookies) => {
+            write_to_cookie(config, cookies, write, &tracked, &state, headers, now)
+        }
+    }
+}
+
+async fn destroy<T: Databag>(
+    config: &Config<T>,
+    tracked: &Tracked<T>,
+    state: &SessionState,
+    headers: &mut HeaderMap,
+) -> Result<(), CommitError> {
+    if let Some(stored_id) = &state.stored_id {
+        if let Backend::Server(store) = &config.backend {
             bounded(config, store.delete(stored_id)).await?;
-            if let Some(hook) = &config.on_deleted {
-                hook(stored_id, tracked.get());
+        }
+        if let Some(hook) = &config.on_deleted {
+            hook(stored_id, tracked.get());
+        }
+    }
+    if state.client_token || state.stored_id.is_some() {
+        config.transport.write_removal(headers);
+    }
+    Ok(())
+}
+
+async fn write_to_store<T: Databag>(
+    config: &Config<T>,
+    store: &dyn ErasedStore,
+    write: Write,
+    tracked: &Tracked<T>,
+    state: &SessionState,
+    headers: &mut HeaderMap,
+    now: u64,
+) -> Result<(), CommitError> {
+    let refresh = config.transport.refreshes_expiry();
+    match (write, &state.stored_id) {
+        (Write::Nothing, _) => {}
+        (Write::Create(meta), _) => {
+            let record = Record::encode(tracked.get())?;
+            let id = create(config, store, state.id.clone(), &record, &meta, now).await?;
+            if let Some(hook) = &config.on_started {
+                hook(&id, tracked.get());
+            }
+            send_token(config, headers, &id, &meta, now);
+        }
+        (Write::Renew(meta), Some(old)) => {
+            // Fixation defence: the whole session moves to the new id; the old id dies.
+            let record = Record::encode(tracked.get())?;
+            let id = create(config, store, state.id.clone(), &record, &meta, now).await?;
+            bounded(config, store.delete(old)).await?;
+            send_token(config, headers, &id, &meta, now);
+        }
+        (Write::Save(meta), Some(id)) => {
+            let changes = Record::changes(tracked)?;
+            match bounded(config, store.save(id, &changes, &meta, now)).await? {
+                SaveOutcome::Saved if refresh => send_token(config, headers, id, &meta, now),
+                SaveOutcome::Saved => {}
+                SaveOutcome::Missing => tracing::debug!(
+                    session = %id,
+                    "session was deleted or expired during the request; its changes are dropped"
+                ),
             }
         }
-        if state.client_token || state.stored_id.is_some() {
-            config.transport.write_removal(headers);
+        (Write::Touch(meta), Some(id)) => {
+            let outcome = bounded(config, store.touch(id, &meta, now)).await?;
+            if outcome == SaveOutcome::Saved && refresh {
+                send_token(config, headers, id, &meta, now);
+            }
         }
-        return Ok(());
+        // Renew, save and touch are only planned for stored sessions.
+        (Write::Renew(_) | Write::Save(_) | Write::Touch(_), None) => {}
     }
+    Ok(())
+}
 
-    let Some(stored_id) = &state.stored_id else {
-        // A new session is stored only once something was written to it.
-        if !tracked.is_changed() {
-            return Ok(());
-        }
-        let record = Record::encode(tracked.get())?;
-        let meta = deadlines(config, now, now);
-        let id = create(config, state.id.clone(), &record, &meta, now).await?;
-        if let Some(hook) = &config.on_started {
-            hook(&id, tracked.get());
-        }
-        send_token(config, headers, &id, &meta, now);
-        return Ok(());
+/// A cookie session is written whole: every write seals the full record again.
+#[cfg(feature = "cookie-store")]
+fn write_to_cookie<T: Databag>(
+    config: &Config<T>,
+    cookies: &crate::CookieStore,
+    write: Write,
+    tracked: &Tracked<T>,
+    state: &SessionState,
+    headers: &mut HeaderMap,
+    now: u64,
+) -> Result<(), CommitError> {
+    let (meta, started) = match write {
+        Write::Nothing => return Ok(()),
+        Write::Create(meta) => (meta, true),
+        Write::Renew(meta) | Write::Save(meta) | Write::Touch(meta) => (meta, false),
     };
-
-    let stored_meta = state.meta.unwrap_or_default();
-    let meta = deadlines(config, stored_meta.created_ms, now);
-    if state.is_renewed() {
-        // Fixation defence: the whole session moves to the new id and the old id dies.
-        let record = Record::encode(tracked.get())?;
-        let id = create(config, state.id.clone(), &record, &meta, now).await?;
-        bounded(config, store.delete(stored_id)).await?;
-        send_token(config, headers, &id, &meta, now);
-        return Ok(());
+    let payload = crate::cookie_store::Payload {
+        id: state.id.clone(),
+        meta,
+        record: crate::record::encode_to_bytes(tracked.get())?,
+    };
+    let purpose = config.transport.name();
+    let token = crate::cookie_store::seal(&cookies.keys, purpose, &payload)
+        .map_err(|error| CommitError::Seal(error.to_string()))?;
+    let size = purpose.len() + 1 + token.len();
+    if size > crate::cookie_store::MAX_COOKIE_BYTES {
+        return Err(CommitError::TooLarge {
+            size,
+            limit: crate::cookie_store::MAX_COOKIE_BYTES,
+        });
     }
-    if tracked.is_changed() {
-        let changes = Record::changes(&tracked)?;
-        match bounded(config, store.save(stored_id, &changes, &meta, now)).await? {
-            SaveOutcome::Saved => refresh_token(config, headers, stored_id, &meta, now),
-            SaveOutcome::Missing => tracing::debug!(
-                session = %stored_id,
-                "session was deleted or expired during the request; its changes are dropped"
-            ),
+    if started {
+        if let Some(hook) = &config.on_started {
+            hook(&state.id, tracked.get());
         }
-    } else if needs_touch(config, &stored_meta, &meta)
-        && bounded(config, store.touch(stored_id, &meta, now)).await? == SaveOutcome::Saved
-    {
-        refresh_token(config, headers, stored_id, &meta, now);
     }
+    write_token(config, headers, &token, &meta, now);
     Ok(())
 }
 
 /// Creates the session, drawing a new id if the store reports a collision.
 async fn create<T>(
     config: &Config<T>,
+    store: &dyn ErasedStore,
     mut id: SessionId,
     record: &Record,
     meta: &SessionMeta,
     now: u64,
 ) -> Result<SessionId, CommitError> {
     for _ in 0..CREATE_ATTEMPTS {
-        match bounded(config, config.store.create(&id, record, meta, now)).await? {
+        match bounded(config, store.create(&id, record, meta, now)).await? {
             CreateOutcome::Created => return Ok(id),
             CreateOutcome::IdTaken => {
                 tracing::warn!(session = %id, "session id collision on create; drawing another");
@@ -153,21 +270,16 @@ fn send_token<T>(
     meta: &SessionMeta,
     now: u64,
 ) {
-    let max_age = meta.expires_ms.map(|expires| expires.saturating_sub(now));
-    config
-        .transport
-        .write_token(headers, &id.expose_token(), max_age);
+    write_token(config, headers, &id.expose_token(), meta, now);
 }
 
-/// A persistent cookie carries its own expiry, which must follow the session's.
-fn refresh_token<T>(
+fn write_token<T>(
     config: &Config<T>,
     headers: &mut HeaderMap,
-    id: &SessionId,
+    token: &str,
     meta: &SessionMeta,
     now: u64,
 ) {
-    if config.transport.refreshes_expiry() {
-        send_token(config, headers, id, meta, now);
-    }
+    let max_age = meta.expires_ms.map(|expires| expires.saturating_sub(now));
+    config.transport.write_token(headers, token, max_age);
 }

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backend::Backend;
 use crate::clock::{Clock, SystemClock};
 use crate::id::SessionId;
-use crate::store::ErasedStore;
 use crate::transport::Transport;
 
 /// A lifecycle hook: `on_started` or `on_deleted`.
@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Everything a request needs to load and commit its session.
 pub(crate) struct Config<T> {
-    pub(crate) store: Arc<dyn ErasedStore>,
+    pub(crate) backend: Backend,
     pub(crate) transport: Transport,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) absolute_timeout: Option<Duration>,
@@ -31,7 +31,7 @@ pub(crate) struct Config<T> {
 impl<T> Clone for Config<T> {
     fn clone(&self) -> Self {
         Self {
-            store: Arc::clone(&self.store),
+            backend: self.backend.clone(),
             transport: self.transport.clone(),
             idle_timeout: self.idle_timeout,
             absolute_timeout: self.absolute_timeout,
@@ -44,9 +44,9 @@ impl<T> Clone for Config<T> {
 }
 
 impl<T> Config<T> {
-    pub(crate) fn new(store: Arc<dyn ErasedStore>) -> Self {
+    pub(crate) fn new(backend: Backend) -> Self {
         Self {
-            store,
+            backend,
             transport: Transport::default(),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             absolute_timeout: None,

@@ -6,13 +6,18 @@ use std::sync::Arc;
 use http::request::Parts;
 
 use crate::__private::Core;
+use crate::backend::Backend;
 use crate::config::Config;
 use crate::databag::{Databag, DatabagHandle};
+use crate::error::DecodeError;
 use crate::id::SessionId;
+use crate::record::Decoded;
 use crate::rejection::SessionRejection;
 use crate::state::{CheckOut, SessionState, Slot};
-use crate::store::StoreError;
+use crate::store::{ErasedStore, SessionMeta, StoreError};
 use crate::tracking::Tracked;
+
+type Found<T> = (Tracked<T>, SessionState);
 
 /// Extracts the session of type `T` for this request. Generated `FromRequestParts` impls
 /// call this.
@@ -62,35 +67,20 @@ pub(crate) async fn bounded<R>(
 async fn load<T: Databag>(
     config: &Config<T>,
     token: Option<&str>,
-) -> Result<(Tracked<T>, SessionState), SessionRejection> {
+) -> Result<Found<T>, SessionRejection> {
     let now = config.clock.now_ms();
-    let client_token = token.is_some();
-    if let Some(id) = token.and_then(SessionId::parse) {
-        let loaded = bounded(config, config.store.load(&id, now))
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "session store failed to load a session");
-                SessionRejection::StoreUnavailable
-            })?;
-        match loaded {
-            Some(stored) if !stored.meta.is_expired(now) => match stored.record.decode::<T>() {
-                Ok(decoded) => {
-                    if let Some(from) = decoded.migrated_from {
-                        tracing::info!(session = %id, from, to = T::VERSION, "migrated a session record");
-                    }
-                    let mut state = SessionState::new(id.clone(), stored.meta.expires_ms, true);
-                    state.stored_id = Some(id);
-                    state.meta = Some(stored.meta);
-                    return Ok((decoded.into_tracked(), state));
-                }
-                Err(error) => tracing::warn!(
-                    session = %id,
-                    %error,
-                    "stored session record does not decode; starting a fresh session"
-                ),
-            },
-            _ => {}
+    let found = match (&config.backend, token) {
+        (_, None) => None,
+        (Backend::Server(store), Some(token)) => {
+            load_from_store(config, &**store, token, now).await?
         }
+        #[cfg(feature = "cookie-store")]
+        (Backend::Cookie(cookies), Some(token)) => {
+            load_from_cookie(cookies, config.transport.name(), token, now)
+        }
+    };
+    if let Some(found) = found {
+        return Ok(found);
     }
     let id = SessionId::generate().map_err(|error| {
         tracing::error!(%error, "cannot generate a session id");
@@ -99,6 +89,64 @@ async fn load<T: Databag>(
     let expires = crate::commit::deadlines(config, now, now).expires_ms;
     Ok((
         Tracked::defaults(),
-        SessionState::new(id, expires, client_token),
+        SessionState::new(id, expires, token.is_some()),
     ))
+}
+
+async fn load_from_store<T: Databag>(
+    config: &Config<T>,
+    store: &dyn ErasedStore,
+    token: &str,
+    now: u64,
+) -> Result<Option<Found<T>>, SessionRejection> {
+    // A malformed token never reaches the store.
+    let Some(id) = SessionId::parse(token) else {
+        return Ok(None);
+    };
+    let loaded = bounded(config, store.load(&id, now)).await.map_err(|error| {
+        tracing::error!(%error, source = ?std::error::Error::source(&error), "session store failed to load a session");
+        SessionRejection::StoreUnavailable
+    })?;
+    Ok(loaded
+        .filter(|stored| !stored.meta.is_expired(now))
+        .and_then(|stored| adopt(id, stored.meta, stored.record.decode::<T>())))
+}
+
+#[cfg(feature = "cookie-store")]
+fn load_from_cookie<T: Databag>(
+    cookies: &crate::CookieStore,
+    purpose: &str,
+    token: &str,
+    now: u64,
+) -> Option<Found<T>> {
+    let opened = crate::cookie_store::open(&cookies.keys, purpose, token, now)?;
+    let payload = opened.payload;
+    let decoded = crate::record::decode_from_bytes::<T>(&payload.record);
+    let (tracked, mut state) = adopt(payload.id, payload.meta, decoded)?;
+    state.reseal = opened.with_old_key;
+    Some((tracked, state))
+}
+
+/// A stored session, if its record decodes (migrating older versions).
+fn adopt<T: Databag>(
+    id: SessionId,
+    meta: SessionMeta,
+    decoded: Result<Decoded<T>, DecodeError>,
+) -> Option<Found<T>> {
+    match decoded {
+        Ok(decoded) => {
+            if let Some(from) = decoded.migrated_from {
+                tracing::info!(session = %id, from, to = T::VERSION, "migrated a session record");
+            }
+            Some((decoded.into_tracked(), SessionState::stored(id, meta)))
+        }
+        Err(error) => {
+            tracing::warn!(
+                session = %id,
+                %error,
+                "stored session record does not decode; starting a fresh session"
+            );
+            None
+        }
+    }
 }

@@ -30,6 +30,11 @@ pub struct SessionId([u8; ID_BYTES]);
 #[error("the operating system's random number generator failed: {0}")]
 pub struct RandomnessError(getrandom::Error);
 
+/// Fills `bytes` from the operating system's CSPRNG.
+pub(crate) fn fill_random(bytes: &mut [u8]) -> Result<(), RandomnessError> {
+    getrandom::fill(bytes).map_err(RandomnessError)
+}
+
 impl SessionId {
     /// A new random id.
     ///
@@ -38,7 +43,7 @@ impl SessionId {
     /// be made safely.
     pub fn generate() -> Result<Self, RandomnessError> {
         let mut bytes = [0u8; ID_BYTES];
-        getrandom::fill(&mut bytes).map_err(RandomnessError)?;
+        fill_random(&mut bytes)?;
         Ok(Self(bytes))
     }
 

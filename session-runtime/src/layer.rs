@@ -11,13 +11,14 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::backend::{Backend, SessionBackend};
 use crate::clock::Clock;
 use crate::commit::{commit, CommitError};
 use crate::config::{Config, Hook};
 use crate::databag::Databag;
 use crate::id::SessionId;
 use crate::state::Slot;
-use crate::store::{RemovalListener, SessionStore};
+use crate::store::RemovalListener;
 use crate::transport::{CookieConfig, Transport};
 
 pub use cookie::SameSite;
@@ -75,10 +76,11 @@ impl<T> std::fmt::Debug for SessionLayer<T> {
 }
 
 impl<T: Databag> SessionLayer<T> {
-    /// A layer keeping sessions in `store`.
-    pub fn new(store: impl SessionStore) -> Self {
+    /// A layer keeping sessions in `store`: any [`SessionStore`](crate::SessionStore) (such as
+    /// [`MemoryStore`](crate::MemoryStore)), or a `CookieStore`.
+    pub fn new(store: impl SessionBackend) -> Self {
         Self {
-            config: Config::new(Arc::new(store)),
+            config: Config::new(store.into_backend()),
         }
     }
 
@@ -206,7 +208,9 @@ impl<T: Databag> SessionLayer<T> {
                 "an expired session does not decode; on_deleted not called for it"
             ),
         });
-        self.config.store.set_removal_listener(listener);
+        if let Backend::Server(store) = &self.config.backend {
+            store.set_removal_listener(listener);
+        }
         self.config.on_deleted = Some(hook);
         self
     }
@@ -329,7 +333,10 @@ where
 fn failure_response<B: Default>(error: &CommitError) -> Response<B> {
     let status = match error {
         CommitError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        CommitError::Encode(_) | CommitError::NoRandomness => StatusCode::INTERNAL_SERVER_ERROR,
+        CommitError::Encode(_)
+        | CommitError::NoRandomness
+        | CommitError::TooLarge { .. }
+        | CommitError::Seal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     tracing::error!(error = %error, source = ?std::error::Error::source(error), "session commit failed");
     let mut response = Response::new(B::default());

@@ -55,9 +55,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod backend;
 mod clock;
 mod commit;
 mod config;
+#[cfg(feature = "cookie-store")]
+mod cookie_store;
 mod databag;
 mod error;
 mod extract;
@@ -79,7 +82,12 @@ pub use error::{DecodeError, EncodeError};
 pub use record::{Decoded, RawField, Record, RecordField};
 pub use tracking::{ChangeSet, Tracked};
 
+pub use backend::SessionBackend;
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "cookie-store")]
+pub use cookie_store::{
+    generate_secret, CookieStore, Key, KeyError, KeyRing, MAX_COOKIE_BYTES, MIN_KEY_BYTES,
+};
 pub use id::{RandomnessError, SessionId};
 pub use layer::{ResponseFuture, SameSite, SessionLayer, SessionService};
 pub use rejection::SessionRejection;

@@ -25,6 +25,8 @@ pub(crate) struct SessionState {
     pub(crate) destroyed: bool,
     /// `renew()` could not get randomness for a new id: the request must fail.
     pub(crate) renew_failed: bool,
+    /// The cookie was opened with an old key: seal it again with the newest.
+    pub(crate) reseal: bool,
 }
 
 impl SessionState {
@@ -38,7 +40,16 @@ impl SessionState {
             client_token,
             destroyed: false,
             renew_failed: false,
+            reseal: false,
         }
+    }
+
+    /// The state of a session found in the store (or a cookie) under `id`.
+    pub(crate) fn stored(id: SessionId, meta: SessionMeta) -> Self {
+        let mut state = Self::new(id.clone(), meta.expires_ms, true);
+        state.stored_id = Some(id);
+        state.meta = Some(meta);
+        state
     }
 
     pub(crate) fn is_new(&self) -> bool {

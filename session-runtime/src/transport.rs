@@ -43,6 +43,14 @@ impl Default for Transport {
 }
 
 impl Transport {
+    /// The cookie or header name: what a sealed cookie is bound to.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Cookie(config) => &config.name,
+            Self::Header(name) => name.as_str(),
+        }
+    }
+
     /// The first token the client sent, unparsed. Never decodes anything.
     pub(crate) fn read_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
         match self {

@@ -48,6 +48,10 @@ async fn read(session: Session<TestSession>) -> String {
     )
 }
 
+async fn id(session: Session<TestSession>) -> String {
+    session.id().to_string()
+}
+
 async fn ignore() -> &'static str {
     "no session here"
 }
@@ -124,6 +128,7 @@ pub fn app(layer: SessionLayer<TestSession>) -> (Router, AppState) {
         .route("/visit", get(visit))
         .route("/read", get(read))
         .route("/ignore", get(ignore))
+        .route("/id", get(id))
         .route("/login/{name}", post(login))
         .route("/logout", post(logout))
         .route("/fail", get(fail))

@@ -12,7 +12,7 @@ use crate::record::Record;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// [`SessionStore`] with boxed futures.
-pub(crate) trait ErasedStore: Send + Sync + 'static {
+pub trait ErasedStore: Send + Sync + 'static {
     fn load<'a>(
         &'a self,
         id: &'a SessionId,
