@@ -77,6 +77,10 @@ mod transport;
 #[path = "private.rs"]
 pub mod __private;
 
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub use cookie_store::bench as __bench;
+
 pub use databag::{Databag, DatabagHandle, Field};
 pub use error::{DecodeError, EncodeError};
 pub use record::{Decoded, RawField, Record, RecordField};

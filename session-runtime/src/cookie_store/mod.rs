@@ -1,5 +1,7 @@
 //! [`CookieStore`]: the whole session sealed in the client's cookie, no server state.
 
+#[cfg(feature = "bench-internals")]
+pub mod bench;
 mod key;
 mod seal;
 

@@ -102,22 +102,58 @@ pub(crate) fn seal_with_salt(
     payload: &Payload,
     salt: &[u8; SALT_LEN],
 ) -> Result<String, SealError> {
+    let mut buffer = plaintext(payload);
+    encrypt(key, purpose, salt, &mut buffer)?;
+    Ok(frame(salt, &buffer))
+}
+
+/// Sealing, step 1: the plaintext, with room for the tag.
+pub(crate) fn plaintext(payload: &Payload) -> Vec<u8> {
     let mut buffer = Vec::with_capacity(payload.record.len() + 64);
     encode_plaintext(payload, &mut buffer);
+    buffer
+}
+
+/// Sealing, step 2: derives the cookie's key and encrypts `buffer` in place, appending the
+/// tag.
+pub(crate) fn encrypt(
+    key: &Key,
+    purpose: &str,
+    salt: &[u8; SALT_LEN],
+    buffer: &mut Vec<u8>,
+) -> Result<(), SealError> {
     let nonce = Nonce::from_slice(&salt[..NONCE_LEN]);
     cipher(key, purpose, salt)
-        .encrypt_in_place(nonce, &aad(purpose), &mut buffer)
-        .map_err(|_| SealError::Encrypt)?;
-    let mut raw = Vec::with_capacity(1 + SALT_LEN + buffer.len());
+        .encrypt_in_place(nonce, &aad(purpose), buffer)
+        .map_err(|_| SealError::Encrypt)
+}
+
+/// Sealing, step 3: the token, `version | salt | ciphertext | tag` in base64.
+pub(crate) fn frame(salt: &[u8; SALT_LEN], sealed: &[u8]) -> String {
+    let mut raw = Vec::with_capacity(1 + SALT_LEN + sealed.len());
     raw.push(FORMAT_VERSION);
     raw.extend_from_slice(salt);
-    raw.extend_from_slice(&buffer);
-    Ok(URL_SAFE_NO_PAD.encode(raw))
+    raw.extend_from_slice(sealed);
+    URL_SAFE_NO_PAD.encode(raw)
 }
 
 /// Opens a token for `purpose` with any key of the ring. Anything wrong (size, encoding,
 /// version, tag, plaintext, expiry at `now_ms`) gives `None`; nothing here can panic.
 pub(crate) fn open(keys: &KeyRing, purpose: &str, token: &str, now_ms: u64) -> Option<Opened> {
+    let raw = unframe(token)?;
+    let (plaintext, index) = decrypt(keys, purpose, &raw)?;
+    let payload = decode_plaintext(&plaintext)?;
+    if payload.meta.is_expired(now_ms) {
+        return None;
+    }
+    Some(Opened {
+        payload,
+        with_old_key: index > 0,
+    })
+}
+
+/// Opening, step 1: the raw bytes of a token of plausible size, encoding and version.
+pub(crate) fn unframe(token: &str) -> Option<Vec<u8>> {
     // Checked before any decoding, so a huge value costs nothing.
     if token.len() > MAX_COOKIE_BYTES {
         return None;
@@ -126,8 +162,14 @@ pub(crate) fn open(keys: &KeyRing, purpose: &str, token: &str, now_ms: u64) -> O
     if raw.len() < 1 + SALT_LEN + TAG_LEN || raw[0] != FORMAT_VERSION {
         return None;
     }
-    let salt: &[u8; SALT_LEN] = raw[1..=SALT_LEN].try_into().ok()?;
-    let sealed = &raw[1 + SALT_LEN..];
+    Some(raw)
+}
+
+/// Opening, step 2: the plaintext of raw token bytes (as checked by [`unframe`]) and the
+/// index of the key that opened it.
+pub(crate) fn decrypt(keys: &KeyRing, purpose: &str, raw: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let salt: &[u8; SALT_LEN] = raw.get(1..=SALT_LEN)?.try_into().ok()?;
+    let sealed = raw.get(1 + SALT_LEN..)?;
     let nonce = Nonce::from_slice(&salt[..NONCE_LEN]);
     let aad = aad(purpose);
     for (index, key) in keys.keys().iter().enumerate() {
@@ -136,14 +178,7 @@ pub(crate) fn open(keys: &KeyRing, purpose: &str, token: &str, now_ms: u64) -> O
             .decrypt_in_place(nonce, &aad, &mut buffer)
             .is_ok()
         {
-            let payload = decode_plaintext(&buffer)?;
-            if payload.meta.is_expired(now_ms) {
-                return None;
-            }
-            return Some(Opened {
-                payload,
-                with_old_key: index > 0,
-            });
+            return Some((buffer, index));
         }
     }
     None
@@ -171,7 +206,7 @@ fn write_optional(out: &mut Vec<u8>, value: Option<u64>) {
     }
 }
 
-fn decode_plaintext(mut input: &[u8]) -> Option<Payload> {
+pub(crate) fn decode_plaintext(mut input: &[u8]) -> Option<Payload> {
     if rd::read_array_len(&mut input).ok()? != 5 {
         return None;
     }

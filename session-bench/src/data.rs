@@ -1,0 +1,106 @@
+//! The session data every case stores: the same fields and values for us and the peers.
+
+use serde::{Deserialize, Serialize};
+use session_runtime::Databag;
+
+/// Our session type: a logged-in user with a small cart, about 70 bytes on the wire.
+#[derive(Databag, Debug, Clone, PartialEq)]
+pub struct BenchSession {
+    /// Set at login.
+    pub user_id: Option<u64>,
+    /// The display name.
+    #[databag(default = "guest".to_owned())]
+    pub username: String,
+    /// What the write handlers change: one small field.
+    pub visits: u32,
+    /// A preference.
+    pub theme: String,
+    /// Product ids.
+    pub cart: Vec<u64>,
+}
+
+/// The same data as a plain serde struct, stored by the peers under [`PEER_KEY`] (the
+/// idiomatic typed use of tower-sessions: one struct under one key).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PeerSession {
+    /// Set at login.
+    pub user_id: Option<u64>,
+    /// The display name.
+    pub username: String,
+    /// What the write handlers change.
+    pub visits: u32,
+    /// A preference.
+    pub theme: String,
+    /// Product ids.
+    pub cart: Vec<u64>,
+}
+
+/// The key the peers keep [`PeerSession`] under.
+pub const PEER_KEY: &str = "session";
+
+impl Default for PeerSession {
+    fn default() -> Self {
+        Self {
+            user_id: None,
+            username: "guest".to_owned(),
+            visits: 0,
+            theme: String::new(),
+            cart: Vec::new(),
+        }
+    }
+}
+
+/// The values a session holds after login, for every store and peer.
+#[must_use]
+pub fn logged_in() -> PeerSession {
+    PeerSession {
+        user_id: Some(42),
+        username: "ada lovelace".to_owned(),
+        visits: 1,
+        theme: "dark".to_owned(),
+        cart: vec![1_001, 1_002, 1_003, 70_000, 123_456],
+    }
+}
+
+impl From<PeerSession> for BenchSession {
+    fn from(peer: PeerSession) -> Self {
+        Self {
+            user_id: peer.user_id,
+            username: peer.username,
+            visits: peer.visits,
+            theme: peer.theme,
+            cart: peer.cart,
+        }
+    }
+}
+
+/// Session data of a chosen size, for the codec benches.
+#[derive(Databag, Debug, Clone, PartialEq)]
+pub struct Blob {
+    /// A number, like most sessions have.
+    pub user_id: u64,
+    /// Filler that sets the size.
+    pub note: String,
+}
+
+/// A [`Blob`] whose encoded record (what a cookie seals) is exactly `bytes` long, or as
+/// close as MessagePack's length prefixes allow (at least 24 bytes).
+#[must_use]
+pub fn blob(bytes: usize) -> Blob {
+    let size = |len: usize| {
+        let value = Blob {
+            user_id: 42,
+            note: "x".repeat(len),
+        };
+        session_runtime::record::encode_to_bytes(&value).map_or(0, |bytes| bytes.len())
+    };
+    let mut len = bytes.saturating_sub(size(0));
+    // Length prefixes grow at 32 and 256 bytes: step back until the size fits.
+    while len > 0 && size(len) > bytes {
+        len -= 1;
+    }
+    Blob {
+        user_id: 42,
+        note: "x".repeat(len),
+    }
+}
