@@ -10,7 +10,8 @@
 //! | `/write` | increments `visits` (one small field changes) |
 //! | `/login` | fills every field (used once, to make the session the other routes use) |
 //!
-//! The baseline router has no session layer and serves `/plain` only.
+//! The baseline router has the same routes and no session layer; every case's baseline is
+//! its `/plain` route called with the same request (cookie included).
 
 use axum::body::Body;
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -30,9 +31,20 @@ async fn plain() -> &'static str {
     "hello"
 }
 
-/// The no-session baseline: one route, no layer.
+/// The no-session baseline: the same routes, no layer, no session.
 pub fn baseline() -> Router {
-    Router::new().route("/plain", get(plain))
+    Router::new()
+        .route("/plain", get(plain))
+        .route("/read", get(plain))
+        .route("/write", get(plain))
+        .route("/login", get(plain))
+}
+
+/// The baseline behind a layer that does nothing (`tower::layer::util::Identity`): the floor
+/// of what any layer added with `Router::layer` costs in axum (per-route wrapping and a boxed
+/// future), before the layer does any work.
+pub fn identity_layered() -> Router {
+    baseline().layer(tower::layer::util::Identity::new())
 }
 
 // ---------------------------------------------------------------------------------------

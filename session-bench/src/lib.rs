@@ -9,5 +9,6 @@
 #![forbid(unsafe_code)]
 
 pub mod apps;
+pub mod cases;
 pub mod data;
 pub mod timing;

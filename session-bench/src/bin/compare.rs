@@ -1,2 +1,237 @@
-//! Placeholder.
-fn main() {}
+//! The quick side-by-side comparison: every case of the benchmarks, ours next to the
+//! closest peer and the no-session baseline, measured in interleaved batches in one run.
+//!
+//! ```sh
+//! cargo run --release -p session-bench --bin compare
+//! ```
+//!
+//! Prints one line per case on stdout:
+//! `<case> ours_ns=<median> peer_ns=<median or -> baseline_ns=<median or ->`, where each
+//! median is taken over per-batch nanoseconds per operation. Ratios, quartiles and the
+//! machine's load go to stderr. `COMPARE_ROUNDS` changes the number of rounds (default 41).
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use session_bench::cases::{self, Codec, Stores};
+use session_bench::data::{logged_in, BenchSession, BenchSessionHandle};
+use session_bench::timing::{interleaved, runtime, time_async, time_sync, Batch, Plan, Summary};
+
+/// Sessions held by each memory store in the store cases.
+const STORE_SESSIONS: usize = 100_000;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("compare: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Error = Box<dyn std::error::Error>;
+
+fn run() -> Result<(), Error> {
+    let rounds = std::env::var("COMPARE_ROUNDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(41);
+    let plan = Plan {
+        rounds,
+        batch: Duration::from_millis(2),
+    };
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        eprintln!("# load average: {}", load.trim());
+    }
+    eprintln!(
+        "# {} rounds of ~{:?} batches per variant, interleaved",
+        plan.rounds, plan.batch
+    );
+    let rt = &runtime()?;
+
+    // End to end, in process.
+    for case in rt.block_on(cases::end_to_end())? {
+        let mut variants: Vec<Batch<'_>> = Vec::new();
+        let ours = case.ours.clone();
+        variants.push(Box::new(move |n| time_async(rt, n, || ours.call())));
+        if let Some(peer) = case.peer.clone() {
+            variants.push(Box::new(move |n| time_async(rt, n, || peer.call())));
+        }
+        let baseline = case.baseline.clone();
+        variants.push(Box::new(move |n| time_async(rt, n, || baseline.call())));
+        let summaries = interleaved(plan, &mut variants);
+        let (ours, rest) = split(&summaries);
+        let (peer, baseline) = match rest {
+            [peer, baseline] => (Some(*peer), Some(*baseline)),
+            [baseline] => (None, Some(*baseline)),
+            _ => (None, None),
+        };
+        report(case.name, ours, peer, baseline);
+    }
+
+    // Accessors: a setter with change tracking against tower-sessions' insert, and a read
+    // against its get, of the same u32.
+    {
+        let mut handle = BenchSessionHandle::new(BenchSession::from(logged_in()));
+        let session = tower_sessions::Session::new(
+            None,
+            std::sync::Arc::new(tower_sessions::MemoryStore::default()),
+            None,
+        );
+        let mut value = 0u32;
+        let mut peer_value = 0u32;
+        let summaries = interleaved(
+            plan,
+            &mut [
+                Box::new(|n| {
+                    time_sync(n, || {
+                        value = value.wrapping_add(1);
+                        black_box(&mut handle).set_visits(black_box(value));
+                    })
+                }),
+                Box::new(|n| {
+                    time_async(rt, n, || {
+                        peer_value = peer_value.wrapping_add(1);
+                        session.insert("visits", peer_value)
+                    })
+                }),
+            ],
+        );
+        report("accessor_set", summaries[0], Some(summaries[1]), None);
+
+        let handle = BenchSessionHandle::new(BenchSession::from(logged_in()));
+        let summaries = interleaved(
+            plan,
+            &mut [
+                Box::new(|n| time_sync(n, || black_box(&handle).visits)),
+                Box::new(|n| time_async(rt, n, || session.get::<u32>("visits"))),
+            ],
+        );
+        report("accessor_get", summaries[0], Some(summaries[1]), None);
+    }
+
+    // Cookie codec at ~300 bytes of session data, against the cookie peer's private jar
+    // with the same data as JSON.
+    {
+        let codec = Codec::new(300)?;
+        eprintln!(
+            "# codec: {} bytes of record, {} bytes of token",
+            codec.record_len(),
+            codec.token_len()
+        );
+        let summaries = interleaved(
+            plan,
+            &mut [
+                Box::new(|n| time_sync(n, || codec.ours_open())),
+                Box::new(|n| time_sync(n, || codec.peer_open())),
+            ],
+        );
+        report("cookie_open_300B", summaries[0], Some(summaries[1]), None);
+        let summaries = interleaved(
+            plan,
+            &mut [
+                Box::new(|n| time_sync(n, || codec.ours_seal())),
+                Box::new(|n| time_sync(n, || codec.peer_seal())),
+            ],
+        );
+        report("cookie_seal_300B", summaries[0], Some(summaries[1]), None);
+    }
+
+    // Memory stores with 100k sessions, one thread.
+    {
+        let stores = rt.block_on(Stores::new(STORE_SESSIONS))?;
+        let (mut a, mut b) = (0usize, 0usize);
+        let summaries = interleaved(
+            plan,
+            &mut [
+                Box::new(|n| {
+                    time_async(rt, n, || {
+                        a = a.wrapping_add(7919);
+                        stores.ours_load(a)
+                    })
+                }),
+                Box::new(|n| {
+                    time_async(rt, n, || {
+                        b = b.wrapping_add(7919);
+                        stores.peer_load(b)
+                    })
+                }),
+            ],
+        );
+        report(
+            "memory_store_load_100k",
+            summaries[0],
+            Some(summaries[1]),
+            None,
+        );
+        let summaries = interleaved(
+            plan,
+            &mut [
+                Box::new(|n| {
+                    time_async(rt, n, || {
+                        a = a.wrapping_add(7919);
+                        stores.ours_save(a)
+                    })
+                }),
+                Box::new(|n| {
+                    time_async(rt, n, || {
+                        b = b.wrapping_add(7919);
+                        stores.peer_save(b)
+                    })
+                }),
+            ],
+        );
+        report(
+            "memory_store_save_100k",
+            summaries[0],
+            Some(summaries[1]),
+            None,
+        );
+    }
+    Ok(())
+}
+
+fn split(summaries: &[Summary]) -> (Summary, &[Summary]) {
+    match summaries.split_first() {
+        Some((first, rest)) => (*first, rest),
+        None => (
+            Summary {
+                median: f64::NAN,
+                q1: f64::NAN,
+                q3: f64::NAN,
+            },
+            &[],
+        ),
+    }
+}
+
+fn report(case: &str, ours: Summary, peer: Option<Summary>, baseline: Option<Summary>) {
+    let show = |summary: Option<Summary>| {
+        summary.map_or_else(|| "-".to_owned(), |s| format!("{:.1}", s.median))
+    };
+    println!(
+        "{case} ours_ns={} peer_ns={} baseline_ns={}",
+        show(Some(ours)),
+        show(peer),
+        show(baseline)
+    );
+    let ratio = |other: Option<Summary>| {
+        other.map_or_else(
+            || "-".to_owned(),
+            |o| format!("{:.3}", ours.median / o.median),
+        )
+    };
+    let iqr = |summary: Option<Summary>| {
+        summary.map_or_else(|| "-".to_owned(), |s| format!("{:.1}..{:.1}", s.q1, s.q3))
+    };
+    eprintln!(
+        "#   {case}: ours/peer={} ours/baseline={} iqr ours={} peer={} baseline={}",
+        ratio(peer),
+        ratio(baseline),
+        iqr(Some(ours)),
+        iqr(peer),
+        iqr(baseline)
+    );
+}

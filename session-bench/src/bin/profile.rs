@@ -1,0 +1,78 @@
+//! Runs one variant of one `compare` case in a loop, for a profiler:
+//!
+//! ```sh
+//! cargo build --release -p session-bench --bin profile
+//! valgrind --tool=callgrind target/release/profile e2e_memory_read ours 20000
+//! perf record -g target/release/profile e2e_memory_read ours 2000000
+//! ```
+//!
+//! Arguments: the case name (an end-to-end case of `compare`, or `cookie_open_300B`,
+//! `cookie_seal_300B`), the variant (`ours`, `peer`, `baseline`, or `identity`: the
+//! baseline behind a layer that does nothing), and the iteration count.
+
+use std::process::ExitCode;
+
+use session_bench::cases::{self, Codec};
+use session_bench::timing::{runtime, time_async, time_sync};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [case, variant, iters] = args.as_slice() else {
+        eprintln!("usage: profile <case> <ours|peer|baseline> <iterations>");
+        return ExitCode::FAILURE;
+    };
+    let Ok(iters) = iters.parse::<u64>() else {
+        eprintln!("profile: the iteration count is not a number");
+        return ExitCode::FAILURE;
+    };
+    match run(case, variant, iters) {
+        Ok(elapsed) => {
+            eprintln!(
+                "{case} {variant}: {:.1} ns/op",
+                elapsed.as_nanos() as f64 / iters as f64
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("profile: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(
+    case: &str,
+    variant: &str,
+    iters: u64,
+) -> Result<std::time::Duration, Box<dyn std::error::Error>> {
+    let rt = &runtime()?;
+    if let Some(size) = case
+        .strip_prefix("cookie_open_")
+        .or_else(|| case.strip_prefix("cookie_seal_"))
+    {
+        let bytes: usize = size.trim_end_matches('B').parse()?;
+        let codec = Codec::new(bytes)?;
+        let open = case.starts_with("cookie_open_");
+        return Ok(match (open, variant) {
+            (true, "ours") => time_sync(iters, || codec.ours_open()),
+            (true, "peer") => time_sync(iters, || codec.peer_open()),
+            (false, "ours") => time_sync(iters, || codec.ours_seal()),
+            (false, "peer") => time_sync(iters, || codec.peer_seal()),
+            _ => return Err(format!("no variant {variant} for {case}").into()),
+        });
+    }
+    let cases = rt.block_on(cases::end_to_end())?;
+    let Some(found) = cases.into_iter().find(|c| c.name == case) else {
+        return Err(format!("no case {case}").into());
+    };
+    let target = match variant {
+        "ours" => found.ours,
+        "baseline" => found.baseline,
+        "identity" => found
+            .baseline
+            .with_router(&session_bench::apps::identity_layered()),
+        "peer" => found.peer.ok_or("this case has no peer")?,
+        _ => return Err(format!("no variant {variant}").into()),
+    };
+    Ok(time_async(rt, iters, || target.call()))
+}
