@@ -252,7 +252,7 @@ impl<S: std::fmt::Debug, T> std::fmt::Debug for SessionService<S, T> {
 
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S, T>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     T: Databag,
     ResBody: Default + Send + 'static,
 {
@@ -269,11 +269,11 @@ where
         // handler extracts the session.
         let slot = Arc::new(Slot::new(Arc::clone(&self.config)));
         request.extensions_mut().insert(Arc::clone(&slot));
-        // tower's pattern: the clone that was driven to readiness serves this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // The inner service is called right here, on the instance `poll_ready` prepared, and
+        // its future owns what it needs: no clone-and-swap (which costs a clone of the whole
+        // route per request) is needed, since nothing here outlives this call.
         ResponseFuture {
-            inner: inner.call(request),
+            inner: self.inner.call(request),
             slot: Some(slot),
             commit: None,
         }
