@@ -79,7 +79,7 @@ impl Codec {
         let mut raw = codec::unframe(&token).ok_or_else(|| fail("unframe"))?;
         let middle = raw.len() / 2;
         raw[middle] ^= 1;
-        let tampered = codec::frame(raw[1..17].try_into().map_err(|_| fail("salt"))?, &raw[17..]);
+        let tampered = codec::base64(&raw);
         let peer_key = cookie::Key::from(&SECRET);
         let fixture = Self {
             key,
@@ -141,7 +141,7 @@ impl Codec {
     #[must_use]
     pub fn step_encode(&self) -> Vec<u8> {
         match Sealable::encode(&self.value, meta(self.now_ms)) {
-            Ok(sealable) => codec::plaintext(&sealable),
+            Ok(sealable) => codec::plaintext(&sealable, &[9; codec::SALT_LEN]),
             Err(_) => Vec::new(),
         }
     }
@@ -149,7 +149,7 @@ impl Codec {
     /// The plaintext, for [`step_encrypt`](Self::step_encrypt).
     #[must_use]
     pub fn plaintext(&self) -> Vec<u8> {
-        codec::plaintext(&self.sealable)
+        codec::plaintext(&self.sealable, &[9; codec::SALT_LEN])
     }
 
     /// Sealing step: drawing the random salt.
@@ -160,23 +160,20 @@ impl Codec {
 
     /// Sealing step: key derivation and encryption of `plaintext` in place.
     pub fn step_encrypt(&self, plaintext: &mut Vec<u8>) -> bool {
-        codec::encrypt(&self.key, COOKIE_NAME, &[9; 16], plaintext)
+        codec::encrypt(&self.key, COOKIE_NAME, plaintext)
     }
 
-    /// The ciphertext, for [`step_base64_encode`](Self::step_base64_encode) and
+    /// The token's bytes, for [`step_base64_encode`](Self::step_base64_encode) and
     /// [`step_decrypt`](Self::step_decrypt).
     #[must_use]
     pub fn raw(&self) -> Vec<u8> {
         codec::unframe(&self.token).unwrap_or_default()
     }
 
-    /// Sealing step: framing and base64 of `raw` (`version | salt | sealed`).
+    /// Sealing step: base64 of `raw` (`version | salt | sealed`).
     #[must_use]
     pub fn step_base64_encode(&self, raw: &[u8]) -> String {
-        match raw.get(1..17).and_then(|salt| salt.try_into().ok()) {
-            Some(salt) => codec::frame(salt, &raw[17..]),
-            None => String::new(),
-        }
+        codec::base64(raw)
     }
 
     /// Opening step: base64 and framing checks.
@@ -185,16 +182,23 @@ impl Codec {
         codec::unframe(&self.token)
     }
 
-    /// Opening step: key derivation and decryption of `raw`.
-    #[must_use]
-    pub fn step_decrypt(&self, raw: &[u8]) -> Option<Vec<u8>> {
+    /// Opening step: key derivation and decryption of `raw` in place.
+    pub fn step_decrypt(&self, raw: &mut [u8]) -> bool {
         codec::decrypt(&self.keys, COOKIE_NAME, raw)
+    }
+
+    /// The token's bytes after decryption, for [`step_decode`](Self::step_decode).
+    #[must_use]
+    pub fn decrypted(&self) -> Vec<u8> {
+        let mut raw = self.raw();
+        codec::decrypt(&self.keys, COOKIE_NAME, &mut raw);
+        raw
     }
 
     /// Opening step: the plaintext parsed and the record decoded.
     #[must_use]
-    pub fn step_decode(&self, plaintext: &[u8]) -> Option<Blob> {
-        codec::decode::<Blob>(plaintext)
+    pub fn step_decode(&self, decrypted: &[u8]) -> Option<Blob> {
+        codec::decode::<Blob>(decrypted)
     }
 
     /// The cookie peer: the same data as JSON, encrypted into a jar.

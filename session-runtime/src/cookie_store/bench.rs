@@ -49,21 +49,21 @@ pub fn seal(keys: &KeyRing, purpose: &str, sealable: &Sealable) -> Option<String
     seal::seal(keys, purpose, &sealable.0).ok()
 }
 
-/// Sealing, step 1: the plaintext.
+/// Sealing, step 1: `version | salt | plaintext` in one buffer.
 #[must_use]
-pub fn plaintext(sealable: &Sealable) -> Vec<u8> {
-    seal::plaintext(&sealable.0)
+pub fn plaintext(sealable: &Sealable, salt: &[u8; SALT_LEN]) -> Vec<u8> {
+    seal::plaintext(salt, &sealable.0)
 }
 
 /// Sealing, step 2: key derivation and AES-256-GCM, in place. `false` if it failed.
-pub fn encrypt(key: &Key, purpose: &str, salt: &[u8; SALT_LEN], buffer: &mut Vec<u8>) -> bool {
-    seal::encrypt(key, purpose, salt, buffer).is_ok()
+pub fn encrypt(key: &Key, purpose: &str, buffer: &mut Vec<u8>) -> bool {
+    seal::encrypt(key, purpose, buffer).is_ok()
 }
 
-/// Sealing, step 3: framing and base64.
+/// Sealing, step 3: base64.
 #[must_use]
-pub fn frame(salt: &[u8; SALT_LEN], sealed: &[u8]) -> String {
-    seal::frame(salt, sealed)
+pub fn base64(raw: &[u8]) -> String {
+    seal::base64(raw)
 }
 
 /// The whole open, as the layer does it for a request: base64, decryption, plaintext, and
@@ -82,17 +82,19 @@ pub fn unframe(token: &str) -> Option<Vec<u8>> {
     seal::unframe(token)
 }
 
-/// Opening, step 2: key derivation and AES-256-GCM decryption, with any key of the ring.
-#[must_use]
-pub fn decrypt(keys: &KeyRing, purpose: &str, raw: &[u8]) -> Option<Vec<u8>> {
-    seal::decrypt(keys, purpose, raw).map(|(plaintext, _)| plaintext)
+/// Opening, step 2: key derivation and AES-256-GCM decryption in place, with any key of
+/// the ring. `false` if no key opens it.
+pub fn decrypt(keys: &KeyRing, purpose: &str, raw: &mut [u8]) -> bool {
+    seal::decrypt(keys, purpose, raw).is_some()
 }
 
-/// Opening, step 3: the plaintext parsed and the record decoded as `T`.
+/// Opening, step 3: the plaintext of decrypted token bytes parsed, and the record decoded as
+/// `T`.
 #[must_use]
-pub fn decode<T: Databag>(plaintext: &[u8]) -> Option<T> {
-    let payload = seal::decode_plaintext(plaintext)?;
-    crate::record::decode_from_bytes::<T>(&payload.record)
+pub fn decode<T: Databag>(decrypted: &[u8]) -> Option<T> {
+    let (_, _, record) = seal::decode_plaintext(seal::plaintext_of(decrypted)?)?;
+    let plaintext = seal::plaintext_of(decrypted)?;
+    crate::record::decode_from_bytes::<T>(plaintext.get(record)?)
         .ok()
         .map(|decoded| decoded.value)
 }

@@ -17,7 +17,7 @@
 //! about 2^-33: some 9,000 years at a million new cookies per second.
 
 use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::Mac;
@@ -38,6 +38,8 @@ const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const ID_LEN: usize = 24;
+/// `version | salt`, in front of the ciphertext.
+const HEADER_LEN: usize = 1 + SALT_LEN;
 const INFO: &[u8] = b"session-runtime cookie v1";
 
 /// What a sealed cookie carries.
@@ -68,11 +70,19 @@ fn message_key(key: &Key, purpose: &str, salt: &[u8; SALT_LEN]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn aad(purpose: &str) -> Vec<u8> {
+/// Runs `f` with the associated data `version | purpose`, on the stack for the usual short
+/// cookie names.
+fn with_aad<R>(purpose: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut stack = [0u8; 64];
+    if let Some(aad) = stack.get_mut(..1 + purpose.len()) {
+        aad[0] = FORMAT_VERSION;
+        aad[1..].copy_from_slice(purpose.as_bytes());
+        return f(aad);
+    }
     let mut aad = Vec::with_capacity(1 + purpose.len());
     aad.push(FORMAT_VERSION);
     aad.extend_from_slice(purpose.as_bytes());
-    aad
+    f(&aad)
 }
 
 fn cipher(key: &Key, purpose: &str, salt: &[u8; SALT_LEN]) -> Aes256Gcm {
@@ -102,52 +112,62 @@ pub(crate) fn seal_with_salt(
     payload: &Payload,
     salt: &[u8; SALT_LEN],
 ) -> Result<String, SealError> {
-    let mut buffer = plaintext(payload);
-    encrypt(key, purpose, salt, &mut buffer)?;
-    Ok(frame(salt, &buffer))
+    let mut buffer = plaintext(salt, payload);
+    encrypt(key, purpose, &mut buffer)?;
+    Ok(base64(&buffer))
 }
 
-/// Sealing, step 1: the plaintext, with room for the tag.
-pub(crate) fn plaintext(payload: &Payload) -> Vec<u8> {
-    let mut buffer = Vec::with_capacity(payload.record.len() + 64);
+/// Sealing, step 1: `version | salt | plaintext` in one buffer with room for the tag, so that
+/// encryption happens in place and nothing is copied again.
+pub(crate) fn plaintext(salt: &[u8; SALT_LEN], payload: &Payload) -> Vec<u8> {
+    let mut buffer = Vec::with_capacity(HEADER_LEN + payload.record.len() + 64 + TAG_LEN);
+    buffer.push(FORMAT_VERSION);
+    buffer.extend_from_slice(salt);
     encode_plaintext(payload, &mut buffer);
     buffer
 }
 
-/// Sealing, step 2: derives the cookie's key and encrypts `buffer` in place, appending the
-/// tag.
-pub(crate) fn encrypt(
-    key: &Key,
-    purpose: &str,
-    salt: &[u8; SALT_LEN],
-    buffer: &mut Vec<u8>,
-) -> Result<(), SealError> {
+/// Sealing, step 2: encrypts the plaintext of a buffer made by [`plaintext`] in place, under
+/// the key derived for its salt, and appends the tag.
+pub(crate) fn encrypt(key: &Key, purpose: &str, buffer: &mut Vec<u8>) -> Result<(), SealError> {
+    if buffer.len() < HEADER_LEN {
+        return Err(SealError::Encrypt);
+    }
+    let (header, body) = buffer.split_at_mut(HEADER_LEN);
+    let salt: &[u8; SALT_LEN] = header[1..].try_into().map_err(|_| SealError::Encrypt)?;
     let nonce = Nonce::from_slice(&salt[..NONCE_LEN]);
-    cipher(key, purpose, salt)
-        .encrypt_in_place(nonce, &aad(purpose), buffer)
-        .map_err(|_| SealError::Encrypt)
+    let tag = with_aad(purpose, |aad| {
+        cipher(key, purpose, salt).encrypt_in_place_detached(nonce, aad, body)
+    })
+    .map_err(|_| SealError::Encrypt)?;
+    buffer.extend_from_slice(&tag);
+    Ok(())
 }
 
-/// Sealing, step 3: the token, `version | salt | ciphertext | tag` in base64.
-pub(crate) fn frame(salt: &[u8; SALT_LEN], sealed: &[u8]) -> String {
-    let mut raw = Vec::with_capacity(1 + SALT_LEN + sealed.len());
-    raw.push(FORMAT_VERSION);
-    raw.extend_from_slice(salt);
-    raw.extend_from_slice(sealed);
+/// Sealing, step 3: the token.
+pub(crate) fn base64(raw: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
 
 /// Opens a token for `purpose` with any key of the ring. Anything wrong (size, encoding,
 /// version, tag, plaintext, expiry at `now_ms`) gives `None`; nothing here can panic.
 pub(crate) fn open(keys: &KeyRing, purpose: &str, token: &str, now_ms: u64) -> Option<Opened> {
-    let raw = unframe(token)?;
-    let (plaintext, index) = decrypt(keys, purpose, &raw)?;
-    let payload = decode_plaintext(&plaintext)?;
-    if payload.meta.is_expired(now_ms) {
+    let mut raw = unframe(token)?;
+    let index = decrypt(keys, purpose, &mut raw)?;
+    let (id, meta, record) = decode_plaintext(plaintext_of(&raw)?)?;
+    if meta.is_expired(now_ms) {
         return None;
     }
+    // The record becomes the front of the decoded buffer: a move, not another allocation.
+    let start = HEADER_LEN + record.start;
+    raw.truncate(HEADER_LEN + record.end);
+    raw.drain(..start);
     Some(Opened {
-        payload,
+        payload: Payload {
+            id,
+            meta,
+            record: raw,
+        },
         with_old_key: index > 0,
     })
 }
@@ -159,29 +179,53 @@ pub(crate) fn unframe(token: &str) -> Option<Vec<u8>> {
         return None;
     }
     let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
-    if raw.len() < 1 + SALT_LEN + TAG_LEN || raw[0] != FORMAT_VERSION {
+    if raw.len() < HEADER_LEN + TAG_LEN || raw[0] != FORMAT_VERSION {
         return None;
     }
     Some(raw)
 }
 
-/// Opening, step 2: the plaintext of raw token bytes (as checked by [`unframe`]) and the
-/// index of the key that opened it.
-pub(crate) fn decrypt(keys: &KeyRing, purpose: &str, raw: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let salt: &[u8; SALT_LEN] = raw.get(1..=SALT_LEN)?.try_into().ok()?;
-    let sealed = raw.get(1 + SALT_LEN..)?;
-    let nonce = Nonce::from_slice(&salt[..NONCE_LEN]);
-    let aad = aad(purpose);
-    for (index, key) in keys.keys().iter().enumerate() {
-        let mut buffer = sealed.to_vec();
-        if cipher(key, purpose, salt)
-            .decrypt_in_place(nonce, &aad, &mut buffer)
-            .is_ok()
-        {
-            return Some((buffer, index));
-        }
+/// Opening, step 2: decrypts raw token bytes (as checked by [`unframe`]) in place with the
+/// first key of the ring that opens them, and returns that key's index. The plaintext is
+/// then [`plaintext_of`] the bytes.
+pub(crate) fn decrypt(keys: &KeyRing, purpose: &str, raw: &mut [u8]) -> Option<usize> {
+    if raw.len() < HEADER_LEN + TAG_LEN {
+        return None;
     }
-    None
+    let (header, rest) = raw.split_at_mut(HEADER_LEN);
+    let salt: &[u8; SALT_LEN] = (&header[1..]).try_into().ok()?;
+    let nonce = Nonce::from_slice(&salt[..NONCE_LEN]);
+    let (sealed, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+    let tag = Tag::from_slice(tag);
+    let keys = keys.keys();
+    with_aad(purpose, |aad| {
+        for (index, key) in keys.iter().enumerate() {
+            let cipher = cipher(key, purpose, salt);
+            if index + 1 == keys.len() {
+                // The last (usually the only) key decrypts in place.
+                return cipher
+                    .decrypt_in_place_detached(nonce, aad, sealed, tag)
+                    .is_ok()
+                    .then_some(index);
+            }
+            // Others work on a copy, so that a failed attempt can never disturb the bytes
+            // the next key tries.
+            let mut copy = sealed.to_vec();
+            if cipher
+                .decrypt_in_place_detached(nonce, aad, &mut copy, tag)
+                .is_ok()
+            {
+                sealed.copy_from_slice(&copy);
+                return Some(index);
+            }
+        }
+        None
+    })
+}
+
+/// The plaintext part of token bytes decrypted by [`decrypt`].
+pub(crate) fn plaintext_of(raw: &[u8]) -> Option<&[u8]> {
+    raw.get(HEADER_LEN..raw.len().checked_sub(TAG_LEN)?)
 }
 
 fn encode_plaintext(payload: &Payload, out: &mut Vec<u8>) {
@@ -206,7 +250,11 @@ fn write_optional(out: &mut Vec<u8>, value: Option<u64>) {
     }
 }
 
-pub(crate) fn decode_plaintext(mut input: &[u8]) -> Option<Payload> {
+/// Parses a plaintext: the id, the deadlines, and where the record lies in `plaintext`.
+pub(crate) fn decode_plaintext(
+    plaintext: &[u8],
+) -> Option<(SessionId, SessionMeta, core::ops::Range<usize>)> {
+    let mut input = plaintext;
     if rd::read_array_len(&mut input).ok()? != 5 {
         return None;
     }
@@ -216,19 +264,20 @@ pub(crate) fn decode_plaintext(mut input: &[u8]) -> Option<Payload> {
     let expires_ms = read_optional(&mut input)?;
     let absolute_ms = read_optional(&mut input)?;
     let record_len = rd::read_bin_len(&mut input).ok()?;
-    let record = take(&mut input, record_len)?.to_vec();
+    let start = plaintext.len() - input.len();
+    let record = take(&mut input, record_len)?;
     if !input.is_empty() {
         return None;
     }
-    Some(Payload {
-        id: SessionId::from_bytes(id),
-        meta: SessionMeta {
+    Some((
+        SessionId::from_bytes(id),
+        SessionMeta {
             created_ms,
             expires_ms,
             absolute_ms,
         },
-        record,
-    })
+        start..start + record.len(),
+    ))
 }
 
 fn read_optional(input: &mut &[u8]) -> Option<Option<u64>> {
