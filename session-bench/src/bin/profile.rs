@@ -7,12 +7,12 @@
 //! ```
 //!
 //! Arguments: the case name (an end-to-end case of `compare`, or `cookie_open_300B`,
-//! `cookie_seal_300B`), the variant (`ours`, `peer`, `baseline`, or `identity`: the
+//! `cookie_seal_300B`, `memory_store_load_100k`, `memory_store_save_100k`), the variant (`ours`, `peer`, `baseline`, or `identity`: the
 //! baseline behind a layer that does nothing), and the iteration count.
 
 use std::process::ExitCode;
 
-use session_bench::cases::{self, Codec};
+use session_bench::cases::{self, Codec, Stores};
 use session_bench::timing::{runtime, time_async, time_sync};
 
 fn main() -> ExitCode {
@@ -58,6 +58,24 @@ fn run(
             (true, "peer") => time_sync(iters, || codec.peer_open()),
             (false, "ours") => time_sync(iters, || codec.ours_seal()),
             (false, "peer") => time_sync(iters, || codec.peer_seal()),
+            _ => return Err(format!("no variant {variant} for {case}").into()),
+        });
+    }
+    if let Some(operation) = case
+        .strip_prefix("memory_store_")
+        .and_then(|rest| rest.strip_suffix("_100k"))
+    {
+        let stores = rt.block_on(Stores::new(100_000))?;
+        let mut index = 0usize;
+        let mut next = || {
+            index = index.wrapping_add(7_919);
+            index
+        };
+        return Ok(match (operation, variant) {
+            ("load", "ours") => time_async(rt, iters, || stores.ours_load(next())),
+            ("load", "peer") => time_async(rt, iters, || stores.peer_load(next())),
+            ("save", "ours") => time_async(rt, iters, || stores.ours_save(next())),
+            ("save", "peer") => time_async(rt, iters, || stores.peer_save(next())),
             _ => return Err(format!("no variant {variant} for {case}").into()),
         });
     }
