@@ -344,3 +344,8 @@ async fn websocket_upgrade_handler_extracts_the_cookie_session() {
     let message = socket.next().await.unwrap().unwrap();
     assert_eq!(message.into_text().unwrap().as_str(), "visits: 1 user: ws");
 }
+
+mod migration {
+    use integration_tests::migration::SharedCookieKey;
+    integration_tests::migration_suite!(async { SharedCookieKey(super::key(9)) });
+}

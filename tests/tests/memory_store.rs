@@ -159,3 +159,9 @@ mod memory_only {
         );
     }
 }
+
+mod migration {
+    use integration_tests::counting::Counting;
+    use session_runtime::MemoryStore;
+    integration_tests::migration_suite!(async { Counting::new(MemoryStore::new()) });
+}
