@@ -64,6 +64,7 @@ mod cookie_store;
 mod databag;
 mod error;
 mod extract;
+mod guard;
 mod id;
 mod layer;
 pub mod record;

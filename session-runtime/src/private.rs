@@ -195,9 +195,15 @@ impl<V> Codec<V> {
         })
     }
 
-    /// Decodes a value stored under `key`.
+    /// Decodes a value stored under `key`, after the structural check of
+    /// [`guard`](crate::guard) (bounded nesting, honest lengths).
     #[inline]
     pub fn decode<T: Databag>(&self, key: &'static str, bytes: &[u8]) -> Result<V, DecodeError> {
+        crate::guard::check(bytes).map_err(|reason| DecodeError::Rejected {
+            key,
+            type_name: core::any::type_name::<T>(),
+            reason,
+        })?;
         (self.decode)(bytes).map_err(|source| DecodeError::Field {
             key,
             type_name: core::any::type_name::<T>(),

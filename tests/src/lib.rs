@@ -6,6 +6,7 @@
 pub mod app;
 pub mod counting;
 pub mod guarantees;
+pub mod inprocess;
 pub mod migration;
 pub mod server;
 pub mod store_suite;
