@@ -1,7 +1,12 @@
 //! Hostile records: MessagePack that claims huge arrays, maps, strings or binaries, or
 //! nests deeply, fed to record decoding. Each must fail fast, with bounded memory, and
 //! never panic or overflow the stack.
-#![allow(missing_docs, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 // A counting global allocator is the one way to measure peak heap use from inside a test.
 #![allow(unsafe_code)]
 

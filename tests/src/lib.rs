@@ -4,6 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)] // test support code
 
 pub mod app;
+pub mod concurrency;
 pub mod counting;
 pub mod guarantees;
 pub mod inprocess;

@@ -165,3 +165,8 @@ mod migration {
     use session_runtime::MemoryStore;
     integration_tests::migration_suite!(async { Counting::new(MemoryStore::new()) });
 }
+
+mod concurrency {
+    use session_runtime::MemoryStore;
+    integration_tests::concurrency_suite!(async { MemoryStore::new() });
+}
