@@ -84,6 +84,8 @@ pub use id::{RandomnessError, SessionId};
 pub use layer::{ResponseFuture, SameSite, SessionLayer, SessionService};
 pub use rejection::SessionRejection;
 pub use store::{MemoryStore, SessionStore};
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
 
 /// The session of the current request, as an axum extractor: `Session<UserSession>`.
 ///

@@ -70,6 +70,8 @@
 
 mod erased;
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -79,6 +81,8 @@ use crate::record::Record;
 
 pub(crate) use erased::ErasedStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 
 /// When a session was created and when it expires, in milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
