@@ -83,9 +83,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use id::{RandomnessError, SessionId};
 pub use layer::{ResponseFuture, SameSite, SessionLayer, SessionService};
 pub use rejection::SessionRejection;
-pub use store::{MemoryStore, SessionStore};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
+pub use store::{MemoryStore, SessionStore};
 
 /// The session of the current request, as an axum extractor: `Session<UserSession>`.
 ///

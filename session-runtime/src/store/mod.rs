@@ -79,10 +79,10 @@ use std::sync::Arc;
 use crate::id::SessionId;
 use crate::record::Record;
 
-pub(crate) use erased::ErasedStore;
-pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
+pub(crate) use erased::ErasedStore;
+pub use memory::MemoryStore;
 
 /// When a session was created and when it expires, in milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -248,10 +248,7 @@ impl RedisStore {
             .retries(3)
             .build()
             .map_err(ConnectError::InvalidUrl)?;
-        let cluster = client
-            .get_async_connection()
-            .await
-            .map_err(unreachable)?;
+        let cluster = client.get_async_connection().await.map_err(unreachable)?;
         let mut connection = Connection::Cluster(cluster);
         load_scripts(&mut connection).await.map_err(unreachable)?;
         Ok(Self::with_connection(connection))
