@@ -6,6 +6,7 @@
 pub mod app;
 pub mod counting;
 pub mod guarantees;
+pub mod logs;
 pub mod redis_harness;
 pub mod server;
 pub mod store_suite;

@@ -314,63 +314,78 @@ impl Monitored {
     }
 }
 
-/// Records every command a server runs, through `MONITOR`: Redis' own account of what
+/// Records every command some servers run, through `MONITOR`: Redis' own account of what
 /// clients sent and what scripts ran.
 pub struct Monitor {
+    nodes: Vec<NodeMonitor>,
+    marks: u32,
+}
+
+struct NodeMonitor {
     lines: Arc<Mutex<Vec<String>>>,
     admin: MultiplexedConnection,
     task: tokio::task::JoinHandle<()>,
-    marks: u32,
 }
 
 impl Monitor {
     pub async fn start(server: &RedisServer) -> Self {
-        let client = redis::Client::open(server.url()).unwrap();
-        let monitor = client.get_async_monitor().await.unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let task = tokio::spawn(async move {
-            let mut stream = monitor.into_on_message::<String>();
-            while let Some(line) = stream.next().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self {
-            lines,
-            admin: server.connection().await,
-            task,
-            marks: 0,
-        }
+        Self::start_all([server]).await
     }
 
-    /// Sends a marker command and waits until the monitor has seen it, so that everything
-    /// before it has been recorded too.
+    /// Monitors every server given (the nodes of a cluster, say).
+    pub async fn start_all<'a>(servers: impl IntoIterator<Item = &'a RedisServer>) -> Self {
+        let mut nodes = Vec::new();
+        for server in servers {
+            let client = redis::Client::open(server.url()).unwrap();
+            let monitor = client.get_async_monitor().await.unwrap();
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&lines);
+            let task = tokio::spawn(async move {
+                let mut stream = monitor.into_on_message::<String>();
+                while let Some(line) = stream.next().await {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            nodes.push(NodeMonitor {
+                lines,
+                admin: server.connection().await,
+                task,
+            });
+        }
+        Self { nodes, marks: 0 }
+    }
+
+    /// Sends a marker command to every server and waits until each monitor has seen it, so
+    /// that everything before it has been recorded too.
     async fn mark(&mut self) -> String {
         self.marks += 1;
         let marker = format!("monitor-mark-{}", self.marks);
-        let _: String = redis::cmd("ECHO")
-            .arg(&marker)
-            .query_async(&mut self.admin)
-            .await
-            .unwrap();
-        let started = Instant::now();
-        while !self
-            .lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|line| line.contains(&marker))
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "monitor is stuck"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        for node in &mut self.nodes {
+            let _: String = redis::cmd("ECHO")
+                .arg(&marker)
+                .query_async(&mut node.admin)
+                .await
+                .unwrap();
+            let started = Instant::now();
+            while !node
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains(&marker))
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "monitor is stuck"
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
         }
         marker
     }
 
-    /// The commands Redis ran while `work` ran (excluding the markers).
+    /// The commands the servers ran while `work` ran (excluding the markers), server by
+    /// server.
     pub async fn during<T>(
         &mut self,
         work: impl std::future::Future<Output = T>,
@@ -378,20 +393,26 @@ impl Monitor {
         let start = self.mark().await;
         let output = work.await;
         let end = self.mark().await;
-        let lines = self.lines.lock().unwrap();
-        let from = lines.iter().position(|line| line.contains(&start)).unwrap();
-        let to = lines.iter().position(|line| line.contains(&end)).unwrap();
-        let commands = lines[from + 1..to]
-            .iter()
-            .map(|line| parse_monitor_line(line))
-            .collect();
+        let mut commands = Vec::new();
+        for node in &self.nodes {
+            let lines = node.lines.lock().unwrap();
+            let from = lines.iter().position(|line| line.contains(&start)).unwrap();
+            let to = lines.iter().position(|line| line.contains(&end)).unwrap();
+            commands.extend(
+                lines[from + 1..to]
+                    .iter()
+                    .map(|line| parse_monitor_line(line)),
+            );
+        }
         (output, commands)
     }
 }
 
 impl Drop for Monitor {
     fn drop(&mut self) {
-        self.task.abort();
+        for node in &self.nodes {
+            node.task.abort();
+        }
     }
 }
 

@@ -23,9 +23,39 @@ mod http {
 mod cluster_only {
     use std::time::Duration;
 
+    use integration_tests::app::{app, TestSession};
+    use integration_tests::redis_harness::{Monitor, Monitored};
+    use integration_tests::server::{browser, TestServer};
     use integration_tests::store_suite::{meta, record, NOW};
     use session_runtime::store::SessionStore;
-    use session_runtime::SessionId;
+    use session_runtime::{SessionId, SessionLayer};
+
+    /// Commands are counted on every node: a request costs the same round trips on a
+    /// cluster as on a single server (the key routes each command to one node).
+    #[tokio::test]
+    async fn read_and_change_cost_the_same_round_trips_as_on_a_single_server() {
+        let (cluster, store) = super::cluster().await;
+        let layer = SessionLayer::<TestSession>::new(store).secure(false);
+        let server = TestServer::start(app(layer).0).await;
+        let client = browser();
+        let mut monitor = Monitor::start_all(&cluster.nodes).await;
+        let get = |path: &str| client.get(server.url(path)).send();
+        let names = |commands: &[Monitored]| -> Vec<String> {
+            commands
+                .iter()
+                .filter(|command| command.from_client)
+                .map(Monitored::name)
+                .collect()
+        };
+        let (_, commands) = monitor.during(get("/visit")).await;
+        assert_eq!(names(&commands), ["EVALSHA"], "{commands:?}");
+        let (_, commands) = monitor.during(get("/ignore")).await;
+        assert_eq!(names(&commands), Vec::<String>::new(), "{commands:?}");
+        let (_, commands) = monitor.during(get("/read")).await;
+        assert_eq!(names(&commands), ["HGETALL"], "{commands:?}");
+        let (_, commands) = monitor.during(get("/set-a/3")).await;
+        assert_eq!(names(&commands), ["HGETALL", "EVALSHA"], "{commands:?}");
+    }
 
     #[tokio::test]
     async fn sessions_spread_over_every_master() {

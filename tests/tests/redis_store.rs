@@ -372,43 +372,14 @@ mod layout {
 mod garbage {
     //! Values under a session key that this store did not write.
 
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
+    use integration_tests::logs;
     use integration_tests::server::bare_client;
 
     use super::support::*;
 
-    /// Collects log output of the current thread (tests run on a current-thread runtime,
-    /// so the test server's tasks log here too).
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Logs {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Logs {
-        fn take(&self) -> String {
-            String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
-        }
-    }
-
     #[tokio::test]
     async fn garbage_under_a_session_key_gives_a_fresh_session_and_a_warning() {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let _logging = tracing::subscriber::set_default(subscriber);
+        let (logs, _capturing) = logs::capture();
 
         let app = start().await;
         let garbage: [&[&str]; 5] = [
@@ -476,6 +447,7 @@ mod faults {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
+    use integration_tests::logs;
     use integration_tests::redis_harness::RedisServer;
     use session_runtime::store::redis::ConnectError;
 
@@ -502,8 +474,9 @@ mod faults {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test]
     async fn redis_killed_mid_traffic_gives_503_within_the_timeout_and_the_app_recovers() {
+        let (logs, _capturing) = logs::capture();
         let mut app = start_with(COMMAND_TIMEOUT, |layer| layer).await;
         app.visit().await;
 
@@ -545,11 +518,16 @@ mod faults {
         }
         // Routes that do not use the session do not notice.
         assert_eq!(app.get("/ignore").await.status(), 200);
+        let logged = logs.take();
+        assert!(
+            logged.contains("ERROR") && logged.contains("redis session store"),
+            "the outage was not logged: {logged}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         app.server.restart().await;
         let took = recovers(&app, "/visit", Duration::from_secs(5)).await;
-        assert!(took < Duration::from_secs(5));
+        eprintln!("recovered {took:?} after redis-server was restarted");
         // The restarted Redis is empty: the old session is gone, a new one works fully.
         assert!(app
             .get("/read")
@@ -570,6 +548,7 @@ mod faults {
 
     #[tokio::test]
     async fn redis_too_slow_gives_503_within_the_command_timeout() {
+        let (logs, _capturing) = logs::capture();
         let app = start_with(COMMAND_TIMEOUT, |layer| layer).await;
         app.visit().await;
         // DEBUG SLEEP blocks the whole server, as a Redis stuck in a slow command would.
@@ -593,6 +572,11 @@ mod faults {
                 "{path} took {elapsed:?}"
             );
         }
+        let logged = logs.take();
+        assert!(
+            logged.contains("no answer within the command timeout"),
+            "the timeout was not logged: {logged}"
+        );
         sleeper.await.unwrap();
         // The same connection serves again once Redis answers: no restart needed.
         let body = app.get("/read").await.text().await.unwrap();
