@@ -12,6 +12,9 @@
 //! | [`touch`](SessionStore::touch) | set the new meta (deadlines) of an existing session without rewriting its data |
 //! | [`delete`](SessionStore::delete) | remove the session |
 //!
+//! Implementations: [`MemoryStore`] (this process's memory) and, with the feature `redis`,
+//! `RedisStore` (Redis or Redis Cluster, see the `redis` module).
+//!
 //! Writing a custom store:
 //!
 //! ```

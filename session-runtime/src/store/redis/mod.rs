@@ -173,8 +173,9 @@ impl RedisStore {
     /// that says to rename it.
     pub const RESERVED_FIELDS: [&'static str; 4] = layout::RESERVED_FIELDS;
 
-    /// Connects to the single Redis server at `url` (`redis://[:password@]host[:port][/db]`,
-    /// `rediss://..` for TLS if the `redis` crate is built with it, `unix:///path`).
+    /// Connects to the single Redis server at `url`: `redis://[[user]:password@]host[:port][/db]`
+    /// or `unix:///path/to/redis.sock` (`rediss://` for TLS needs one of the `redis` crate's
+    /// TLS features enabled in your own `Cargo.toml`).
     ///
     /// The connection is checked here, so that an app that cannot reach Redis says so at
     /// start-up; later outages are survived: the store reconnects by itself.
