@@ -139,6 +139,8 @@ pub use cookie_store::{
 pub use id::{RandomnessError, SessionId};
 pub use layer::{ResponseFuture, SameSite, SessionLayer, SessionService};
 pub use rejection::SessionRejection;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
 pub use store::{MemoryStore, SessionStore};
 
 /// The session of the current request, as an axum extractor: `Session<UserSession>`.

@@ -321,6 +321,11 @@ fn migrate<Prev: Databag, T: Databag + From<Prev>>(
 /// Opens a cookie-store token exactly as the layer does (for the fuzz targets in `fuzz/`):
 /// whether it opened.
 #[cfg(feature = "cookie-store")]
-pub fn fuzz_open_cookie(store: &crate::CookieStore, purpose: &str, token: &str, now_ms: u64) -> bool {
+pub fn fuzz_open_cookie(
+    store: &crate::CookieStore,
+    purpose: &str,
+    token: &str,
+    now_ms: u64,
+) -> bool {
     crate::cookie_store::open(&store.keys, purpose, token, now_ms).is_some()
 }

@@ -227,21 +227,37 @@ async fn new_session(server: &TestServer) -> (String, SessionId) {
 }
 
 /// Runs every check as a named `#[tokio::test]` on a multi-threaded runtime, given an async
-/// expression that makes a fresh store (`S: SessionStore + Clone`).
+/// expression that makes a fresh store (`S: SessionStore + Clone`); with `guarded:`, one
+/// that makes `(guard, store)`.
 #[macro_export]
 macro_rules! concurrency_suite {
+    (guarded: $setup:expr) => {
+        $crate::concurrency_suite!(@names [guarded $setup]);
+    };
     ($make:expr) => {
-        $crate::concurrency_suite!(@tests $make;
+        $crate::concurrency_suite!(@names [plain $make]);
+    };
+    (@names $setup:tt) => {
+        $crate::concurrency_suite!(@tests $setup;
             workers_owning_one_field_each_lose_no_update
             logout_racing_slow_writers_never_resurrects_the_session
             renew_racing_reads_gives_no_server_error
         );
     };
-    (@tests $make:expr; $($name:ident)*) => {
+    (@tests [plain $make:expr]; $($name:ident)*) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let store = $make.await;
+                $crate::concurrency::$name(store).await;
+            }
+        )*
+    };
+    (@tests [guarded $setup:expr]; $($name:ident)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (_guard, store) = $setup.await;
                 $crate::concurrency::$name(store).await;
             }
         )*

@@ -16,10 +16,19 @@ use crate::server::{bare_client, browser, cookie_value, set_cookies, TestServer}
 
 /// Runs every guarantee as a named `#[tokio::test]`, given an async expression that makes a
 /// fresh store (`S: SessionStore + Clone`).
+///
+/// `guarantee_suite!(guarded: async { .. })` takes one that makes `(guard, store)` instead,
+/// where the guard (a Redis server, say) is kept alive until the test ends.
 #[macro_export]
 macro_rules! guarantee_suite {
+    (guarded: $setup:expr) => {
+        $crate::guarantee_suite!(@names [guarded $setup]);
+    };
     ($make:expr) => {
-        $crate::guarantee_suite!(@tests $make;
+        $crate::guarantee_suite!(@names [plain $make]);
+    };
+    (@names $setup:tt) => {
+        $crate::guarantee_suite!(@tests $setup;
             handler_without_session_costs_no_store_operation
             at_most_one_store_read_per_request
             unknown_token_gives_fresh_session_and_nothing_is_stored_under_it
@@ -43,11 +52,20 @@ macro_rules! guarantee_suite {
             websocket_upgrade_handler_extracts_the_session
         );
     };
-    (@tests $make:expr; $($name:ident)*) => {
+    (@tests [plain $make:expr]; $($name:ident)*) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let store = $make.await;
+                $crate::guarantees::$name(store).await;
+            }
+        )*
+    };
+    (@tests [guarded $setup:expr]; $($name:ident)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_guard, store) = $setup.await;
                 $crate::guarantees::$name(store).await;
             }
         )*

@@ -8,7 +8,9 @@ pub mod concurrency;
 pub mod counting;
 pub mod guarantees;
 pub mod inprocess;
+pub mod logs;
 pub mod migration;
+pub mod redis_harness;
 pub mod server;
 pub mod store_suite;
 

@@ -3,8 +3,6 @@
 //! cookie). Each backend's test file runs every check with
 //! [`migration_suite!`](macro@crate::migration_suite).
 
-use std::sync::{Arc, Mutex};
-
 use axum::routing::get;
 use axum::Router;
 use session_runtime::store::SessionStore;
@@ -110,11 +108,18 @@ impl SharedBackend for SharedCookieKey {
 }
 
 /// Runs every check as a named `#[tokio::test]`, given an async expression that makes a
-/// fresh [`SharedBackend`].
+/// fresh [`SharedBackend`]; with `guarded:`, one that makes `(guard, backend)`, the guard
+/// (a test server) living as long as the test.
 #[macro_export]
 macro_rules! migration_suite {
+    (guarded: $setup:expr) => {
+        $crate::migration_suite!(@names [guarded $setup]);
+    };
     ($make:expr) => {
-        $crate::migration_suite!(@tests $make;
+        $crate::migration_suite!(@names [plain $make]);
+    };
+    (@names $setup:tt) => {
+        $crate::migration_suite!(@tests $setup;
             v1_record_is_migrated_to_v3_and_written_back_once
             field_added_with_a_default_reads_old_records
             field_removed_is_ignored_in_old_records
@@ -122,11 +127,20 @@ macro_rules! migration_suite {
             newer_version_record_gives_a_fresh_session_and_a_warning
         );
     };
-    (@tests $make:expr; $($name:ident)*) => {
+    (@tests [plain $make:expr]; $($name:ident)*) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let backend = $make.await;
+                $crate::migration::$name(&backend).await;
+            }
+        )*
+    };
+    (@tests [guarded $setup:expr]; $($name:ident)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_guard, backend) = $setup.await;
                 $crate::migration::$name(&backend).await;
             }
         )*
@@ -272,50 +286,13 @@ pub async fn newer_version_record_gives_a_fresh_session_and_a_warning(
     assert_eq!(get_text(&client, v3.url("/visit")).await.0, "visits=1");
     // A rolled-back deploy: the v1 app meets a v3 record.
     let v1 = app_v1(backend).await;
-    let logs = capture_logs();
-    let _guard = tracing::subscriber::set_default(logs.subscriber());
+    let (logs, _guard) = crate::logs::capture();
     let response = client.get(v1.url("/read")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "name= visits=0 new=true");
-    let logged = logs.text();
+    let logged = logs.take();
     assert!(
         logged.contains("WARN") && logged.contains("version 3") && logged.contains("version 1"),
         "no warning naming the versions: {logged}"
     );
-}
-
-/// Captured log lines of the current thread (tests run on a current-thread runtime, so
-/// the server's tasks log here too).
-pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-pub fn capture_logs() -> CapturedLogs {
-    CapturedLogs(Arc::default())
-}
-
-impl CapturedLogs {
-    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
-        let sink = Arc::clone(&self.0);
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || LogWriter(Arc::clone(&sink)))
-            .finish()
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
