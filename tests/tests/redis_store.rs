@@ -493,25 +493,36 @@ mod faults {
         let mut app = start_with(COMMAND_TIMEOUT, |layer| layer).await;
         app.visit().await;
 
-        // Background traffic across the kill and the restart: every answer is a 200 or an
-        // opaque 503, never a hang, a 500 or a dropped connection.
+        // Steady background load across the kill and the restart, from 8 clients: every
+        // answer is a 200 or an opaque 503 within the command timeout plus a margin, never
+        // a hang, a 500 or a dropped connection.
         let stop = Arc::new(AtomicBool::new(false));
         let (ok, unavailable) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let traffic = tokio::spawn({
-            let (client, url) = (app.client.clone(), app.http.url("/visit"));
-            let (stop, ok, unavailable) = (stop.clone(), ok.clone(), unavailable.clone());
-            async move {
-                while !stop.load(Ordering::SeqCst) {
-                    let response = client.get(&url).send().await.unwrap();
-                    match response.status().as_u16() {
-                        200 => ok.fetch_add(1, Ordering::SeqCst),
-                        503 => unavailable.fetch_add(1, Ordering::SeqCst),
-                        other => panic!("unexpected status {other}"),
-                    };
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        });
+        let slowest = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+        let traffic: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url) = (app.client.clone(), app.http.url("/visit"));
+                let (stop, ok, unavailable) = (stop.clone(), ok.clone(), unavailable.clone());
+                let slowest = slowest.clone();
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        let started = Instant::now();
+                        let response = client.get(&url).send().await.unwrap();
+                        let elapsed = started.elapsed();
+                        {
+                            let mut worst = slowest.lock().unwrap();
+                            *worst = (*worst).max(elapsed);
+                        }
+                        match response.status().as_u16() {
+                            200 => ok.fetch_add(1, Ordering::SeqCst),
+                            503 => unavailable.fetch_add(1, Ordering::SeqCst),
+                            other => panic!("unexpected status {other}"),
+                        };
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+            })
+            .collect();
         tokio::time::sleep(Duration::from_millis(200)).await;
 
         app.server.kill();
@@ -551,11 +562,23 @@ mod faults {
             .starts_with("visits: 1 "));
 
         stop.store(true, Ordering::SeqCst);
-        traffic.await.unwrap();
+        for client in traffic {
+            client.await.unwrap();
+        }
+        let slowest = *slowest.lock().unwrap();
+        eprintln!(
+            "steady load: {} successes, {} opaque 503s, slowest answer {slowest:?}",
+            ok.load(Ordering::SeqCst),
+            unavailable.load(Ordering::SeqCst)
+        );
         assert!(ok.load(Ordering::SeqCst) > 0);
         assert!(
             unavailable.load(Ordering::SeqCst) > 0,
             "the traffic never saw the outage"
+        );
+        assert!(
+            slowest < COMMAND_TIMEOUT + MARGIN,
+            "a request took {slowest:?} during the outage"
         );
     }
 
