@@ -485,9 +485,6 @@ pub async fn id_collision_on_create_draws_a_new_id<S: SessionStore + Clone>(stor
 }
 
 pub async fn websocket_upgrade_handler_extracts_the_session<S: SessionStore + Clone>(store: S) {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
     let server = serve(layer(store)).await;
     let client = browser();
     let login = client
@@ -496,22 +493,31 @@ pub async fn websocket_upgrade_handler_extracts_the_session<S: SessionStore + Cl
         .await
         .unwrap();
     let token = cookie_value(&login, "session").unwrap();
+    let (status, greeting) = websocket_greeting(&server, &format!("session={token}")).await;
+    assert_eq!(status, 101);
+    assert_eq!(greeting, "visits: 1 user: ws-user");
+    // The change made in the upgrade handler was saved with the 101 response.
+    let body = text(client.get(server.url("/read")).send().await.unwrap()).await;
+    assert!(body.starts_with("visits: 1 user: ws-user"), "{body}");
+}
+
+/// Opens the test app's WebSocket with `cookie`: the upgrade status and the first message.
+pub async fn websocket_greeting(server: &TestServer, cookie: &str) -> (u16, String) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
     let mut request = format!("ws://{}/ws", server.addr)
         .into_client_request()
         .unwrap();
     request
         .headers_mut()
-        .insert("cookie", format!("session={token}").parse().unwrap());
+        .insert("cookie", cookie.parse().unwrap());
     let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(response.status(), 101);
     let message = socket.next().await.unwrap().unwrap();
-    assert_eq!(
-        message.into_text().unwrap().as_str(),
-        "visits: 1 user: ws-user"
-    );
-    // The change made in the upgrade handler was saved with the 101 response.
-    let body = text(client.get(server.url("/read")).send().await.unwrap()).await;
-    assert!(body.starts_with("visits: 1 user: ws-user"), "{body}");
+    (
+        response.status().as_u16(),
+        message.into_text().unwrap().as_str().to_owned(),
+    )
 }
 
 /// The wall-clock time the layer uses by default.
