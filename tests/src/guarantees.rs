@@ -372,7 +372,14 @@ pub async fn destroy_deletes_the_session_and_sends_a_removal_cookie<S: SessionSt
         .send()
         .await
         .unwrap();
-    let removal = set_cookies(&logout).join("\n");
+    assert_removal_cookie(&logout);
+    assert_eq!(store.load(&id, now()).await.unwrap(), None);
+}
+
+/// The response removes the `session` cookie set with `Path=/`, `Domain=127.0.0.1` and
+/// `SameSite=Strict`: same attributes, empty value, `Max-Age=0`.
+pub fn assert_removal_cookie(response: &reqwest::Response) {
+    let removal = set_cookies(response).join("\n");
     for attribute in [
         "session=;",
         "Max-Age=0",
@@ -383,7 +390,6 @@ pub async fn destroy_deletes_the_session_and_sends_a_removal_cookie<S: SessionSt
     ] {
         assert!(removal.contains(attribute), "{removal} lacks {attribute}");
     }
-    assert_eq!(store.load(&id, now()).await.unwrap(), None);
 }
 
 pub async fn on_started_fires_once_when_the_session_is_first_stored<S: SessionStore + Clone>(

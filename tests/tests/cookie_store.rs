@@ -242,17 +242,7 @@ async fn destroy_sends_a_removal_cookie_with_matching_attributes() {
         .send()
         .await
         .unwrap();
-    let removal = set_cookies(&response).join("\n");
-    for attribute in [
-        "session=;",
-        "Max-Age=0",
-        "Path=/",
-        "Domain=127.0.0.1",
-        "SameSite=Strict",
-        "HttpOnly",
-    ] {
-        assert!(removal.contains(attribute), "{removal} lacks {attribute}");
-    }
+    integration_tests::guarantees::assert_removal_cookie(&response);
 }
 
 #[tokio::test]
