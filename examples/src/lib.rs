@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 pub mod api_token;
 pub mod cookie;
+pub mod migration;
 pub mod quickstart;
 
 /// Serves `app` on [`listen_addr`] with logging, until the process is stopped.

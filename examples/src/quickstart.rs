@@ -18,9 +18,9 @@ pub struct UserSession {
     pub visits: u32,
 }
 
-async fn index(mut session: Session<UserSession>) -> Html<String> {
+async fn index(mut session: Session<UserSession>, store: &str) -> Html<String> {
     session.set_visits(session.visits + 1);
-    Html(crate::page("memory", &session.username, session.visits))
+    Html(crate::page(store, &session.username, session.visits))
 }
 
 #[derive(Deserialize)]
@@ -42,8 +42,13 @@ async fn logout(mut session: Session<UserSession>) -> Redirect {
 
 /// The routes, without a session layer.
 pub fn routes() -> Router {
+    routes_for("memory")
+}
+
+/// The routes, without a session layer, for a page that says where sessions are kept.
+pub fn routes_for(store: &'static str) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/", get(move |session| index(session, store)))
         .route("/login", post(login))
         .route("/logout", post(logout))
 }

@@ -113,3 +113,22 @@ fn example_binaries_behave_at_the_command_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn migration_example_migrates_a_v1_session_when_v2_reads_it() {
+    let (base, _server) = start(examples::migration::app()).await;
+    let client = browser();
+    page(&client, format!("{base}/v1")).await;
+    assert!(page(&client, format!("{base}/v1"))
+        .await
+        .contains("visited 2 times"));
+    let v2 = page(&client, format!("{base}/v2")).await;
+    assert!(
+        v2.contains("guest has visited 3 times, theme light"),
+        "{v2}"
+    );
+    // Rolled back: the v1 app meets a v2 record and starts fresh.
+    assert!(page(&client, format!("{base}/v1"))
+        .await
+        .contains("visited 1 times"));
+}

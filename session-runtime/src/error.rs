@@ -55,6 +55,18 @@ pub enum DecodeError {
         #[source]
         source: rmp_serde::decode::Error,
     },
+    /// One field's stored value was refused before decoding: nested deeper than
+    /// [`MAX_DEPTH`](crate::record::MAX_DEPTH), or framed with lengths the input cannot
+    /// hold.
+    #[error("session field `{key}` of `{type_name}` refused before decoding: {reason}")]
+    Rejected {
+        /// The wire key of the field.
+        key: &'static str,
+        /// The session data type.
+        type_name: &'static str,
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// The record was written by a newer version of the app (for example after a rollback).
     #[error(
         "session record has schema version {found}, newer than version {current} of \

@@ -1,14 +1,16 @@
 //! Strongly typed sessions for axum.
 //!
-//! Describe the session data as a plain struct and derive [`Databag`] for it. The derive
-//! generates a handle type (`<Name>Handle`) whose setters record which fields changed, so the
-//! data can be stored field by field and nothing is written when nothing changed.
+//! Describe the session data as a plain struct, derive [`Databag`] for it, add a
+//! [`SessionLayer`], and take [`Session<T>`](Session) in handlers: reads are plain field
+//! access, writes go through generated setters that record which fields changed, so the
+//! layer writes only those fields, and nothing at all when nothing changed.
 //!
 //! ```
-//! use session_runtime::{Databag, DatabagHandle, Record};
+//! use std::time::Duration;
+//! use axum::{routing::{get, post}, Router};
+//! use session_runtime::{Databag, MemoryStore, Session, SessionLayer};
 //!
 //! #[derive(Databag, Debug)]
-//! #[databag(version = 1)]
 //! pub struct UserSession {
 //!     #[databag(default = "guest".to_owned())]
 //!     pub username: String,
@@ -20,13 +22,58 @@
 //!     pub scratch: Vec<u8>,
 //! }
 //!
-//! let mut session = UserSessionHandle::new(UserSession::defaults());
-//! assert_eq!(session.username, "guest"); // reads are plain field access
-//! session.set_visits(session.visits + 1); // writes go through setters...
-//! session.update_user_id(|id| *id = Some(42));
-//! assert!(session.is_changed()); // ...which record the change
+//! async fn index(mut session: Session<UserSession>) -> String {
+//!     session.set_visits(session.visits + 1); // marks `visits` changed
+//!     format!("hello {}, visit #{}", session.username, session.visits)
+//! }
 //!
-//! // Only what changed is encoded; `theme` is stored under its short key `t`.
+//! async fn login(mut session: Session<UserSession>) {
+//!     session.renew(); // new id, old record deleted: fixation defence
+//!     session.set_user_id(Some(42));
+//! }
+//!
+//! async fn logout(mut session: Session<UserSession>) {
+//!     session.destroy();
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(index))
+//!     .route("/login", post(login))
+//!     .route("/logout", post(logout))
+//!     .layer(
+//!         SessionLayer::<UserSession>::new(MemoryStore::new())
+//!             .idle_timeout(Duration::from_secs(30 * 60))
+//!             .on_started(|id, data| tracing::info!(%id, user = ?data.user_id, "session started")),
+//!     );
+//! ```
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `derive` | on | `#[derive(Databag)]`, re-exported from `session-derive` |
+//! | `cookie-store` | on | [`CookieStore`]: the session sealed with AES-256-GCM in the client's cookie |
+//! | `redis` | off | `RedisStore`: Redis and Redis Cluster |
+//!
+//! | store | where sessions live | notes |
+//! |---|---|---|
+//! | [`MemoryStore`] | process memory | development, tests, one process; sharded locks, sweeper, capacity bound |
+//! | [`CookieStore`] | the client's cookie | no server state; 4096-byte limit; cannot revoke one copied cookie before its deadline |
+//! | `RedisStore` | Redis / Redis Cluster | one hash per session keyed by a hash of the id; field-level writes |
+//! | your own | anywhere | implement [`SessionStore`] (see [`store`] for the contract and an example) |
+//!
+//! The layer's guarantees (lazy loading, at most one store read, fresh sessions for any
+//! bad token, no write when unchanged, field-level merging, timeouts, hooks, 503 on store
+//! failure) are listed in the README with the tests that pin them.
+//!
+//! Without a layer, a handle can be used on its own, for unit tests of code that takes
+//! one:
+//!
+//! ```
+//! use session_runtime::{Databag, Record};
+//! # #[derive(Databag)] pub struct UserSession { pub user_id: Option<u64>, pub visits: u32 }
+//! let mut session = UserSessionHandle::new(UserSession::defaults());
+//! session.set_visits(session.visits + 1);
+//! session.update_user_id(|id| *id = Some(42));
+//! // Only what changed is encoded.
 //! let changes = Record::changes(session.tracked()).unwrap();
 //! let keys: Vec<&str> = changes.fields.iter().map(|f| f.key.as_str()).collect();
 //! assert_eq!(keys, ["user_id", "visits"]);
@@ -64,6 +111,7 @@ mod cookie_store;
 mod databag;
 mod error;
 mod extract;
+mod guard;
 mod id;
 mod layer;
 pub mod record;
@@ -95,6 +143,8 @@ pub use cookie_store::{
 pub use id::{RandomnessError, SessionId};
 pub use layer::{ResponseFuture, SameSite, SessionLayer, SessionService};
 pub use rejection::SessionRejection;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
 pub use store::{MemoryStore, SessionStore};
 
 /// The session of the current request, as an axum extractor: `Session<UserSession>`.

@@ -195,9 +195,15 @@ impl<V> Codec<V> {
         })
     }
 
-    /// Decodes a value stored under `key`.
+    /// Decodes a value stored under `key`, after the structural check of
+    /// [`guard`](crate::guard) (bounded nesting, honest lengths).
     #[inline]
     pub fn decode<T: Databag>(&self, key: &'static str, bytes: &[u8]) -> Result<V, DecodeError> {
+        crate::guard::check(bytes).map_err(|reason| DecodeError::Rejected {
+            key,
+            type_name: core::any::type_name::<T>(),
+            reason,
+        })?;
         (self.decode)(bytes).map_err(|source| DecodeError::Field {
             key,
             type_name: core::any::type_name::<T>(),
@@ -310,4 +316,16 @@ fn migrate<Prev: Databag, T: Databag + From<Prev>>(
             other => other,
         })?;
     Ok(T::from(previous.value))
+}
+
+/// Opens a cookie-store token exactly as the layer does (for the fuzz targets in `fuzz/`):
+/// whether it opened.
+#[cfg(feature = "cookie-store")]
+pub fn fuzz_open_cookie(
+    store: &crate::CookieStore,
+    purpose: &str,
+    token: &str,
+    now_ms: u64,
+) -> bool {
+    crate::cookie_store::open(&store.keys, purpose, token, now_ms).is_some()
 }

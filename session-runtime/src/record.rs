@@ -14,6 +14,8 @@
 use rmp::decode as rd;
 use rmp::encode as wr;
 
+pub use crate::guard::MAX_DEPTH;
+
 use crate::databag::Databag;
 use crate::error::{DecodeError, EncodeError};
 use crate::tracking::Tracked;

@@ -16,10 +16,19 @@ use crate::server::{bare_client, browser, cookie_value, set_cookies, TestServer}
 
 /// Runs every guarantee as a named `#[tokio::test]`, given an async expression that makes a
 /// fresh store (`S: SessionStore + Clone`).
+///
+/// `guarantee_suite!(guarded: async { .. })` takes one that makes `(guard, store)` instead,
+/// where the guard (a Redis server, say) is kept alive until the test ends.
 #[macro_export]
 macro_rules! guarantee_suite {
+    (guarded: $setup:expr) => {
+        $crate::guarantee_suite!(@names [guarded $setup]);
+    };
     ($make:expr) => {
-        $crate::guarantee_suite!(@tests $make;
+        $crate::guarantee_suite!(@names [plain $make]);
+    };
+    (@names $setup:tt) => {
+        $crate::guarantee_suite!(@tests $setup;
             handler_without_session_costs_no_store_operation
             at_most_one_store_read_per_request
             unknown_token_gives_fresh_session_and_nothing_is_stored_under_it
@@ -43,11 +52,20 @@ macro_rules! guarantee_suite {
             websocket_upgrade_handler_extracts_the_session
         );
     };
-    (@tests $make:expr; $($name:ident)*) => {
+    (@tests [plain $make:expr]; $($name:ident)*) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let store = $make.await;
+                $crate::guarantees::$name(store).await;
+            }
+        )*
+    };
+    (@tests [guarded $setup:expr]; $($name:ident)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_guard, store) = $setup.await;
                 $crate::guarantees::$name(store).await;
             }
         )*
@@ -354,7 +372,14 @@ pub async fn destroy_deletes_the_session_and_sends_a_removal_cookie<S: SessionSt
         .send()
         .await
         .unwrap();
-    let removal = set_cookies(&logout).join("\n");
+    assert_removal_cookie(&logout);
+    assert_eq!(store.load(&id, now()).await.unwrap(), None);
+}
+
+/// The response removes the `session` cookie set with `Path=/`, `Domain=127.0.0.1` and
+/// `SameSite=Strict`: same attributes, empty value, `Max-Age=0`.
+pub fn assert_removal_cookie(response: &reqwest::Response) {
+    let removal = set_cookies(response).join("\n");
     for attribute in [
         "session=;",
         "Max-Age=0",
@@ -365,7 +390,6 @@ pub async fn destroy_deletes_the_session_and_sends_a_removal_cookie<S: SessionSt
     ] {
         assert!(removal.contains(attribute), "{removal} lacks {attribute}");
     }
-    assert_eq!(store.load(&id, now()).await.unwrap(), None);
 }
 
 pub async fn on_started_fires_once_when_the_session_is_first_stored<S: SessionStore + Clone>(
@@ -467,9 +491,6 @@ pub async fn id_collision_on_create_draws_a_new_id<S: SessionStore + Clone>(stor
 }
 
 pub async fn websocket_upgrade_handler_extracts_the_session<S: SessionStore + Clone>(store: S) {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
     let server = serve(layer(store)).await;
     let client = browser();
     let login = client
@@ -478,22 +499,31 @@ pub async fn websocket_upgrade_handler_extracts_the_session<S: SessionStore + Cl
         .await
         .unwrap();
     let token = cookie_value(&login, "session").unwrap();
+    let (status, greeting) = websocket_greeting(&server, &format!("session={token}")).await;
+    assert_eq!(status, 101);
+    assert_eq!(greeting, "visits: 1 user: ws-user");
+    // The change made in the upgrade handler was saved with the 101 response.
+    let body = text(client.get(server.url("/read")).send().await.unwrap()).await;
+    assert!(body.starts_with("visits: 1 user: ws-user"), "{body}");
+}
+
+/// Opens the test app's WebSocket with `cookie`: the upgrade status and the first message.
+pub async fn websocket_greeting(server: &TestServer, cookie: &str) -> (u16, String) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
     let mut request = format!("ws://{}/ws", server.addr)
         .into_client_request()
         .unwrap();
     request
         .headers_mut()
-        .insert("cookie", format!("session={token}").parse().unwrap());
+        .insert("cookie", cookie.parse().unwrap());
     let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(response.status(), 101);
     let message = socket.next().await.unwrap().unwrap();
-    assert_eq!(
-        message.into_text().unwrap().as_str(),
-        "visits: 1 user: ws-user"
-    );
-    // The change made in the upgrade handler was saved with the 101 response.
-    let body = text(client.get(server.url("/read")).send().await.unwrap()).await;
-    assert!(body.starts_with("visits: 1 user: ws-user"), "{body}");
+    (
+        response.status().as_u16(),
+        message.into_text().unwrap().as_str().to_owned(),
+    )
 }
 
 /// The wall-clock time the layer uses by default.

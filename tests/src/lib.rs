@@ -4,8 +4,13 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)] // test support code
 
 pub mod app;
+pub mod concurrency;
 pub mod counting;
 pub mod guarantees;
+pub mod inprocess;
+pub mod logs;
+pub mod migration;
+pub mod redis_harness;
 pub mod server;
 pub mod store_suite;
 

@@ -9,10 +9,20 @@ use session_runtime::store::{CreateOutcome, SaveOutcome, SessionMeta, SessionSto
 use session_runtime::{Record, RecordField, SessionId};
 
 /// Runs every check of the suite as a named `#[tokio::test]`.
+///
+/// `store_suite!(async { .. })` takes an async expression that makes a fresh store.
+/// `store_suite!(guarded: async { .. })` takes one that makes `(guard, store)`, where the
+/// guard (a Redis server, say) is kept alive until the test ends.
 #[macro_export]
 macro_rules! store_suite {
+    (guarded: $setup:expr) => {
+        $crate::store_suite!(@names [guarded $setup]);
+    };
     ($make:expr) => {
-        $crate::store_suite!(@tests $make;
+        $crate::store_suite!(@names [plain $make]);
+    };
+    (@names $setup:tt) => {
+        $crate::store_suite!(@tests $setup;
             load_of_unknown_id_is_none
             create_then_load_round_trips
             create_never_overwrites_an_existing_session
@@ -26,11 +36,20 @@ macro_rules! store_suite {
             sessions_are_independent
         );
     };
-    (@tests $make:expr; $($name:ident)*) => {
+    (@tests [plain $make:expr]; $($name:ident)*) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let store = $make.await;
+                $crate::store_suite::$name(&store).await;
+            }
+        )*
+    };
+    (@tests [guarded $setup:expr]; $($name:ident)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_guard, store) = $setup.await;
                 $crate::store_suite::$name(&store).await;
             }
         )*

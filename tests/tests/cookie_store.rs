@@ -242,17 +242,7 @@ async fn destroy_sends_a_removal_cookie_with_matching_attributes() {
         .send()
         .await
         .unwrap();
-    let removal = set_cookies(&response).join("\n");
-    for attribute in [
-        "session=;",
-        "Max-Age=0",
-        "Path=/",
-        "Domain=127.0.0.1",
-        "SameSite=Strict",
-        "HttpOnly",
-    ] {
-        assert!(removal.contains(attribute), "{removal} lacks {attribute}");
-    }
+    integration_tests::guarantees::assert_removal_cookie(&response);
 }
 
 #[tokio::test]
@@ -324,9 +314,6 @@ async fn header_transport_round_trip_with_the_cookie_store() {
 
 #[tokio::test]
 async fn websocket_upgrade_handler_extracts_the_cookie_session() {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
     let server = serve(layer(key(1))).await;
     let login = browser()
         .post(server.url("/login/ws"))
@@ -334,13 +321,14 @@ async fn websocket_upgrade_handler_extracts_the_cookie_session() {
         .await
         .unwrap();
     let token = cookie_value(&login, "session").unwrap();
-    let mut request = format!("ws://{}/ws", server.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", format!("session={token}").parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let message = socket.next().await.unwrap().unwrap();
-    assert_eq!(message.into_text().unwrap().as_str(), "visits: 1 user: ws");
+    let (status, greeting) =
+        integration_tests::guarantees::websocket_greeting(&server, &format!("session={token}"))
+            .await;
+    assert_eq!(status, 101);
+    assert_eq!(greeting, "visits: 1 user: ws");
+}
+
+mod migration {
+    use integration_tests::migration::SharedCookieKey;
+    integration_tests::migration_suite!(async { SharedCookieKey(super::key(9)) });
 }

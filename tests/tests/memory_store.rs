@@ -159,3 +159,14 @@ mod memory_only {
         );
     }
 }
+
+mod migration {
+    use integration_tests::counting::Counting;
+    use session_runtime::MemoryStore;
+    integration_tests::migration_suite!(async { Counting::new(MemoryStore::new()) });
+}
+
+mod concurrency {
+    use session_runtime::MemoryStore;
+    integration_tests::concurrency_suite!(async { MemoryStore::new() });
+}

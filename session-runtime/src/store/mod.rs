@@ -12,6 +12,9 @@
 //! | [`touch`](SessionStore::touch) | set the new meta (deadlines) of an existing session without rewriting its data |
 //! | [`delete`](SessionStore::delete) | remove the session |
 //!
+//! Implementations: [`MemoryStore`] (this process's memory) and, with the feature `redis`,
+//! `RedisStore` (Redis or Redis Cluster, see the `redis` module).
+//!
 //! Writing a custom store:
 //!
 //! ```
@@ -70,6 +73,8 @@
 
 mod erased;
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,6 +82,8 @@ use std::sync::Arc;
 use crate::id::SessionId;
 use crate::record::Record;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 pub(crate) use erased::ErasedStore;
 pub use memory::MemoryStore;
 
