@@ -1,5 +1,6 @@
 //! End to end in process: an axum `Router` called through `tower::ServiceExt`, no network.
-//! Each case measures ours, the closest peer and the no-session baseline side by side.
+//! Each case measures ours, the closest peer and the no-session baseline side by side; the
+//! Redis cases start their own `redis-server` on a free loopback port.
 
 // criterion_group! and criterion_main! generate undocumented public items.
 #![allow(missing_docs)]
@@ -8,14 +9,21 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use session_bench::apps::identity_layered;
-use session_bench::cases::end_to_end;
+use session_bench::cases::{end_to_end, redis_end_to_end};
+use session_bench::redis::RedisServer;
 use session_bench::timing::{runtime, time_async};
 
 fn cases(c: &mut Criterion) {
     let rt = runtime().unwrap_or_else(|error| panic!("{error}"));
-    let cases = rt
+    let mut cases = rt
         .block_on(end_to_end())
         .unwrap_or_else(|error| panic!("{error}"));
+    // Redis on a server of our own; a missing redis-server fails the bench with a hint.
+    let redis = RedisServer::start().unwrap_or_else(|error| panic!("{error}"));
+    cases.extend(
+        rt.block_on(redis_end_to_end(&redis))
+            .unwrap_or_else(|error| panic!("{error}")),
+    );
     for case in cases {
         let mut group = c.benchmark_group(case.name);
         group.bench_function("ours", |b| {

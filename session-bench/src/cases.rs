@@ -11,6 +11,7 @@ use tower_sessions::SessionStore as _;
 
 use crate::apps::{self, call, login, request, SetupError, COOKIE_NAME};
 use crate::data::{blob, logged_in, BenchSession, Blob};
+use crate::redis::RedisServer;
 
 /// A fixed 64-byte secret, so runs are comparable.
 const SECRET: [u8; 64] = [0x5e; 64];
@@ -451,5 +452,42 @@ pub async fn end_to_end() -> Result<Vec<Case>, SetupError> {
                 Some(&peer_cookie_session),
             )),
         ),
+    ])
+}
+
+/// The Redis end-to-end cases against `server`: ours (`RedisStore`) and tower-sessions'
+/// fred-based `RedisStore`, each with a logged-in session.
+///
+/// # Errors
+/// If either store cannot connect, or a session does not read back.
+pub async fn redis_end_to_end(server: &RedisServer) -> Result<Vec<Case>, SetupError> {
+    use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config};
+
+    let url = server.url();
+    let ours_store = session_runtime::RedisStore::new(&url)
+        .await
+        .map_err(|error| SetupError(format!("our Redis store: {error}")))?;
+    let ours = apps::ours(SessionLayer::new(ours_store));
+    let config =
+        Config::from_url(&url).map_err(|error| SetupError(format!("fred config: {error}")))?;
+    let client = tower_sessions_redis_store::fred::prelude::Client::new(config, None, None, None);
+    // The connection task runs on the runtime that drives the requests.
+    let _connection = client
+        .init()
+        .await
+        .map_err(|error| SetupError(format!("fred connect: {error}")))?;
+    let peer = apps::peer(tower_sessions_redis_store::RedisStore::new(client));
+    let ours_session = login(&ours).await?;
+    let peer_session = login(&peer).await?;
+    let baseline = apps::baseline();
+    let case = |name, path| Case {
+        name,
+        ours: Target::new(&ours, path, Some(&ours_session)),
+        peer: Some(Target::new(&peer, path, Some(&peer_session))),
+        baseline: Target::new(&baseline, "/plain", Some(&ours_session)),
+    };
+    Ok(vec![
+        case("e2e_redis_read", "/read"),
+        case("e2e_redis_write", "/write"),
     ])
 }

@@ -11,4 +11,5 @@
 pub mod apps;
 pub mod cases;
 pub mod data;
+pub mod redis;
 pub mod timing;

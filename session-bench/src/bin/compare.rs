@@ -8,14 +8,17 @@
 //! Prints one line per case on stdout:
 //! `<case> ours_ns=<median> peer_ns=<median or -> baseline_ns=<median or ->`, where each
 //! median is taken over per-batch nanoseconds per operation. Ratios, quartiles and the
-//! machine's load go to stderr. `COMPARE_ROUNDS` changes the number of rounds (default 41).
+//! machine's load go to stderr. `COMPARE_ROUNDS` changes the number of rounds (default 41);
+//! `COMPARE_ONLY=<text>` runs only the cases whose name contains `<text>`.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use session_bench::apps::identity_layered;
 use session_bench::cases::{self, Codec, Stores};
 use session_bench::data::{logged_in, BenchSession, BenchSessionHandle};
+use session_bench::redis::RedisServer;
 use session_bench::timing::{interleaved, runtime, time_async, time_sync, Batch, Plan, Summary};
 
 /// Sessions held by each memory store in the store cases.
@@ -50,9 +53,25 @@ fn run() -> Result<(), Error> {
         plan.rounds, plan.batch
     );
     let rt = &runtime()?;
+    let only = std::env::var("COMPARE_ONLY").unwrap_or_default();
+    let wanted = |case: &str| case.contains(only.as_str());
 
-    // End to end, in process.
-    for case in rt.block_on(cases::end_to_end())? {
+    // End to end, in process; Redis on a server of our own (an error, not a skip, if
+    // redis-server is missing).
+    let redis = RedisServer::start()?;
+    let mut e2e = rt.block_on(cases::end_to_end())?;
+    e2e.extend(rt.block_on(cases::redis_end_to_end(&redis))?);
+    for case in e2e.into_iter().filter(|case| wanted(case.name)) {
+        // A Redis request is a network round trip (~100 us): longer batches, fewer rounds,
+        // so that each batch still holds a few hundred requests.
+        let plan = if case.name.starts_with("e2e_redis") {
+            Plan {
+                rounds: plan.rounds.div_ceil(2),
+                batch: plan.batch * 20,
+            }
+        } else {
+            plan
+        };
         let mut variants: Vec<Batch<'_>> = Vec::new();
         let ours = case.ours.clone();
         variants.push(Box::new(move |n| time_async(rt, n, || ours.call())));
@@ -69,11 +88,29 @@ fn run() -> Result<(), Error> {
             _ => (None, None),
         };
         report(case.name, ours, peer, baseline);
+        if case.name == "e2e_layer_unused" {
+            // Not a line of its own: the floor any `Router::layer` costs in axum.
+            let identity = case.baseline.with_router(&identity_layered());
+            let baseline = case.baseline.clone();
+            let summaries = interleaved(
+                plan,
+                &mut [
+                    Box::new(|n| time_async(rt, n, || identity.call())),
+                    Box::new(|n| time_async(rt, n, || baseline.call())),
+                ],
+            );
+            eprintln!(
+                "#   axum's floor for any layer (tower Identity): {:.1} ns, baseline {:.1} ns, ratio {:.3}",
+                summaries[0].median,
+                summaries[1].median,
+                summaries[0].median / summaries[1].median
+            );
+        }
     }
 
     // Accessors: a setter with change tracking against tower-sessions' insert, and a read
     // against its get, of the same u32.
-    {
+    if wanted("accessor_set") || wanted("accessor_get") {
         let mut handle = BenchSessionHandle::new(BenchSession::from(logged_in()));
         let session = tower_sessions::Session::new(
             None,
@@ -114,7 +151,7 @@ fn run() -> Result<(), Error> {
 
     // Cookie codec at ~300 bytes of session data, against the cookie peer's private jar
     // with the same data as JSON.
-    {
+    if wanted("cookie_open_300B") || wanted("cookie_seal_300B") {
         let codec = Codec::new(300)?;
         eprintln!(
             "# codec: {} bytes of record, {} bytes of token",
@@ -140,7 +177,7 @@ fn run() -> Result<(), Error> {
     }
 
     // Memory stores with 100k sessions, one thread.
-    {
+    if wanted("memory_store_load_100k") || wanted("memory_store_save_100k") {
         let stores = rt.block_on(Stores::new(STORE_SESSIONS))?;
         let (mut a, mut b) = (0usize, 0usize);
         let summaries = interleaved(

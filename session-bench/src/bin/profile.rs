@@ -13,6 +13,7 @@
 use std::process::ExitCode;
 
 use session_bench::cases::{self, Codec, Stores};
+use session_bench::redis::RedisServer;
 use session_bench::timing::{runtime, time_async, time_sync};
 
 fn main() -> ExitCode {
@@ -79,7 +80,15 @@ fn run(
             _ => return Err(format!("no variant {variant} for {case}").into()),
         });
     }
-    let cases = rt.block_on(cases::end_to_end())?;
+    let _redis;
+    let cases = if case.starts_with("e2e_redis") {
+        let server = RedisServer::start()?;
+        let cases = rt.block_on(cases::redis_end_to_end(&server))?;
+        _redis = server;
+        cases
+    } else {
+        rt.block_on(cases::end_to_end())?
+    };
     let Some(found) = cases.into_iter().find(|c| c.name == case) else {
         return Err(format!("no case {case}").into());
     };

@@ -1,0 +1,147 @@
+//! The benchmark cases measure what their names say: every router answers as expected,
+//! the read case writes nothing to the store, the write case writes one field once, and the
+//! codec and store fixtures work. (The library's own guarantee that an unchanged session
+//! writes nothing is `unchanged_session_sends_no_set_cookie_and_writes_nothing` in
+//! `tests/src/guarantees.rs`, run for every server-side store.)
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::http::header::SET_COOKIE;
+use axum::http::StatusCode;
+use session_bench::apps::{self, body_text, call, login, request};
+use session_bench::cases::{end_to_end, Codec, Stores};
+use session_runtime::store::{
+    CreateOutcome, Loaded, SaveOutcome, SessionMeta, SessionStore, StoreError,
+};
+use session_runtime::{MemoryStore, Record, SessionId, SessionLayer};
+
+/// A memory store that counts writes.
+#[derive(Clone, Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    loads: Arc<AtomicUsize>,
+    writes: Arc<AtomicUsize>,
+}
+
+impl SessionStore for CountingStore {
+    async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(id, now_ms).await
+    }
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.create(id, record, meta, now_ms).await
+    }
+    async fn save(
+        &self,
+        id: &SessionId,
+        changes: &Record,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        assert_eq!(changes.fields.len(), 1, "the write case changes one field");
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.save(id, changes, meta, now_ms).await
+    }
+    async fn touch(
+        &self,
+        id: &SessionId,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.touch(id, meta, now_ms).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(id).await
+    }
+}
+
+#[tokio::test]
+async fn read_case_writes_nothing_and_write_case_saves_one_field() {
+    let store = CountingStore::default();
+    let router = apps::ours(SessionLayer::new(store.clone()));
+    let cookie = login(&router).await.unwrap();
+    let (loads, writes) = (
+        store.loads.load(Ordering::SeqCst),
+        store.writes.load(Ordering::SeqCst),
+    );
+
+    for _ in 0..10 {
+        let response = call(&router, request("/read", Some(&cookie))).await;
+        assert!(response.headers().get(SET_COOKIE).is_none());
+        assert_eq!(body_text(response).await, "ada lovelace #1");
+    }
+    assert_eq!(store.writes.load(Ordering::SeqCst), writes, "a read wrote");
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads + 10);
+
+    let response = call(&router, request("/plain", Some(&cookie))).await;
+    assert_eq!(body_text(response).await, "hello");
+    assert_eq!(
+        store.loads.load(Ordering::SeqCst),
+        loads + 10,
+        "unused layer loaded"
+    );
+
+    let response = call(&router, request("/write", Some(&cookie))).await;
+    assert_eq!(body_text(response).await, "ada lovelace #2");
+    assert_eq!(store.writes.load(Ordering::SeqCst), writes + 1);
+}
+
+#[tokio::test]
+async fn every_end_to_end_case_answers_as_expected() {
+    for case in end_to_end().await.unwrap() {
+        let mut targets = vec![("ours", case.ours.clone()), ("baseline", case.baseline)];
+        targets.extend(case.peer.map(|peer| ("peer", peer)));
+        for (who, target) in targets {
+            let response = target.call().await;
+            assert_eq!(response.status(), StatusCode::OK, "{} {who}", case.name);
+            let body = body_text(response).await;
+            let expected_start = match (case.name, who) {
+                (_, "baseline") | ("e2e_layer_unused", _) => "hello",
+                _ => "ada lovelace #",
+            };
+            assert!(
+                body.starts_with(expected_start),
+                "{} {who}: {body}",
+                case.name
+            );
+        }
+    }
+}
+
+#[test]
+fn codec_fixture_seals_opens_and_rejects_tampering() {
+    let codec = Codec::new(300).unwrap();
+    assert_eq!(codec.record_len(), 300);
+    assert!(codec.ours_open().is_some());
+    assert!(!codec.ours_open_tampered());
+    assert!(codec.peer_open());
+    let mut raw = codec.raw();
+    assert!(codec.step_decrypt(&mut raw));
+    assert!(codec.step_decode(&raw).is_some());
+    let mut plaintext = codec.plaintext();
+    assert!(codec.step_encrypt(&mut plaintext));
+    assert!(codec.ours_seal().is_some());
+}
+
+#[tokio::test]
+async fn store_fixture_loads_and_saves_in_both_stores() {
+    let stores = Stores::new(100).await.unwrap();
+    assert_eq!(stores.len(), 100);
+    for index in [0, 7_919, 123_456] {
+        assert!(stores.ours_load(index).await);
+        assert!(stores.ours_save(index).await);
+        assert!(stores.peer_load(index).await);
+        assert!(stores.peer_save(index).await);
+    }
+}
