@@ -64,9 +64,10 @@ impl Clock for ManualClock {
     }
 }
 
-/// Converts milliseconds since the epoch to a `SystemTime`.
-pub(crate) fn system_time(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+/// Converts milliseconds since the epoch to a `SystemTime`; `None` past what the
+/// platform's `SystemTime` can hold (a deadline "never" in practice).
+pub(crate) fn system_time(ms: u64) -> Option<SystemTime> {
+    UNIX_EPOCH.checked_add(Duration::from_millis(ms))
 }
 
 /// A duration in whole milliseconds, saturating.

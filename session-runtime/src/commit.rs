@@ -6,7 +6,7 @@ use crate::backend::Backend;
 use crate::clock::millis;
 use crate::config::Config;
 use crate::databag::Databag;
-use crate::extract::bounded;
+use crate::extract::until;
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::state::{Returned, SessionState};
@@ -116,14 +116,21 @@ pub(crate) async fn commit<T: Databag>(
     if state.renew_failed {
         return Err(CommitError::NoRandomness);
     }
+    // Every store operation of this commit shares one deadline.
+    let deadline = tokio::time::Instant::now() + config.store_timeout;
     if state.destroyed {
-        return destroy(config, &tracked, &state, headers).await;
+        return destroy(config, &tracked, &state, headers, deadline).await;
     }
     let now = config.clock.now_ms();
     let write = plan(config, &tracked, &state, now);
     match &config.backend {
         Backend::Server(store) => {
-            write_to_store(config, &**store, write, &tracked, &state, headers, now).await
+            let target = StoreWrite {
+                store: &**store,
+                deadline,
+                now,
+            };
+            write_to_store(config, &target, write, &tracked, &state, headers).await
         }
         #[cfg(feature = "cookie-store")]
         Backend::Cookie(cookies) => {
@@ -137,13 +144,19 @@ async fn destroy<T: Databag>(
     tracked: &Tracked<T>,
     state: &SessionState,
     headers: &mut HeaderMap,
+    deadline: tokio::time::Instant,
 ) -> Result<(), CommitError> {
     if let Some(stored_id) = &state.stored_id {
-        if let Backend::Server(store) = &config.backend {
-            bounded(config, store.delete(stored_id)).await?;
-        }
-        if let Some(hook) = &config.on_deleted {
-            hook(stored_id, tracked.get());
+        // Reported once, by whichever request actually removed it.
+        let removed = match &config.backend {
+            Backend::Server(store) => until(config, deadline, store.delete(stored_id)).await?,
+            #[cfg(feature = "cookie-store")]
+            Backend::Cookie(_) => true,
+        };
+        if removed {
+            if let Some(hook) = &config.on_deleted {
+                hook(stored_id, tracked.get());
+            }
         }
     }
     if state.client_token || state.stored_id.is_some() {
@@ -152,46 +165,72 @@ async fn destroy<T: Databag>(
     Ok(())
 }
 
+/// Where a server-side commit writes: the store, the commit's deadline, and its time.
+struct StoreWrite<'a> {
+    store: &'a dyn ErasedStore,
+    deadline: tokio::time::Instant,
+    now: u64,
+}
+
 async fn write_to_store<T: Databag>(
     config: &Config<T>,
-    store: &dyn ErasedStore,
+    target: &StoreWrite<'_>,
     write: Write,
     tracked: &Tracked<T>,
     state: &SessionState,
     headers: &mut HeaderMap,
-    now: u64,
 ) -> Result<(), CommitError> {
+    let StoreWrite {
+        store,
+        deadline,
+        now,
+    } = *target;
     let refresh = config.transport.refreshes_expiry();
     match (write, &state.stored_id) {
         (Write::Nothing, _) => {}
         (Write::Create(meta), _) => {
             let record = Record::encode(tracked.get())?;
-            let id = create(config, store, state.id.clone(), &record, &meta, now).await?;
+            let id = create(config, target, state.id.clone(), &record, &meta).await?;
             if let Some(hook) = &config.on_started {
                 hook(&id, tracked.get());
             }
             send_token(config, headers, &id, &meta, now);
         }
         (Write::Renew(meta), Some(old)) => {
-            // Fixation defence: the whole session moves to the new id; the old id dies.
-            let record = Record::encode(tracked.get())?;
-            let id = create(config, store, state.id.clone(), &record, &meta, now).await?;
-            bounded(config, store.delete(old)).await?;
+            // Fixation defence: the session moves to the new id and the old id dies. Taking
+            // the old record atomically means a session destroyed (or renewed) by a
+            // concurrent request stays ended, and fields other requests saved meanwhile
+            // move along with this request's changes.
+            let Some(taken) = until(config, deadline, store.take(old, now)).await? else {
+                tracing::debug!(
+                    session = %old,
+                    "session ended during the request; it is not renewed"
+                );
+                config.transport.write_removal(headers);
+                return Ok(());
+            };
+            let mut record = taken.record;
+            // A newer deploy rewrote the record meanwhile: keep its data, renew the id only.
+            if record.version <= T::VERSION {
+                record.merge(Record::changes(tracked)?);
+            }
+            let id = create(config, target, state.id.clone(), &record, &meta).await?;
             send_token(config, headers, &id, &meta, now);
         }
         (Write::Save(meta), Some(id)) => {
             let changes = Record::changes(tracked)?;
-            match bounded(config, store.save(id, &changes, &meta, now)).await? {
+            match until(config, deadline, store.save(id, &changes, &meta, now)).await? {
                 SaveOutcome::Saved if refresh => send_token(config, headers, id, &meta, now),
                 SaveOutcome::Saved => {}
                 SaveOutcome::Missing => tracing::debug!(
                     session = %id,
-                    "session was deleted or expired during the request; its changes are dropped"
+                    "session was deleted, expired, or rewritten by a newer deploy during the \
+                     request; its changes are dropped"
                 ),
             }
         }
         (Write::Touch(meta), Some(id)) => {
-            let outcome = bounded(config, store.touch(id, &meta, now)).await?;
+            let outcome = until(config, deadline, store.touch(id, &meta, now)).await?;
             if outcome == SaveOutcome::Saved && refresh {
                 send_token(config, headers, id, &meta, now);
             }
@@ -245,14 +284,18 @@ fn write_to_cookie<T: Databag>(
 /// Creates the session, drawing a new id if the store reports a collision.
 async fn create<T>(
     config: &Config<T>,
-    store: &dyn ErasedStore,
+    target: &StoreWrite<'_>,
     mut id: SessionId,
     record: &Record,
     meta: &SessionMeta,
-    now: u64,
 ) -> Result<SessionId, CommitError> {
+    let StoreWrite {
+        store,
+        deadline,
+        now,
+    } = *target;
     for _ in 0..CREATE_ATTEMPTS {
-        match bounded(config, store.create(&id, record, meta, now)).await? {
+        match until(config, deadline, store.create(&id, record, meta, now)).await? {
             CreateOutcome::Created => return Ok(id),
             CreateOutcome::IdTaken => {
                 tracing::warn!(session = %id, "session id collision on create; drawing another");

@@ -56,7 +56,18 @@ pub(crate) async fn bounded<R>(
     config: &Config<impl Sized>,
     operation: impl Future<Output = Result<R, StoreError>>,
 ) -> Result<R, StoreError> {
-    match tokio::time::timeout(config.store_timeout, operation).await {
+    let deadline = tokio::time::Instant::now() + config.store_timeout;
+    until(config, deadline, operation).await
+}
+
+/// Runs a store operation that must finish by `deadline`: the operations of one commit
+/// share a deadline, so that all of them together take at most the store timeout.
+pub(crate) async fn until<R>(
+    config: &Config<impl Sized>,
+    deadline: tokio::time::Instant,
+    operation: impl Future<Output = Result<R, StoreError>>,
+) -> Result<R, StoreError> {
+    match tokio::time::timeout_at(deadline, operation).await {
         Ok(result) => result,
         Err(_) => Err(StoreError::Timeout(config.store_timeout)),
     }

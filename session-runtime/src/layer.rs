@@ -49,7 +49,7 @@ pub use cookie::SameSite;
 ///
 /// Defaults: cookie `session` with `Secure`, `HttpOnly`, `SameSite=Lax`, `Path=/`, no
 /// `Domain`, and no `Max-Age` (the cookie ends with the browser session); idle timeout 24
-/// hours, no absolute timeout; each store operation bounded by 3 seconds.
+/// hours, no absolute timeout; loading and committing each bounded by 3 seconds of store time.
 #[must_use = "a layer does nothing until it is added to a router with `.layer(..)`"]
 pub struct SessionLayer<T> {
     config: Config<T>,
@@ -176,7 +176,9 @@ impl<T: Databag> SessionLayer<T> {
         self
     }
 
-    /// Bound on each store operation (default 3 seconds). Past it the request gets a 503.
+    /// Bound on the store work of each request phase (default 3 seconds): loading the
+    /// session, and committing it (all the operations of one commit share this deadline).
+    /// Past it the request gets a 503.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.config.store_timeout = timeout;
         self

@@ -90,7 +90,7 @@ impl<T: Databag> Core<T> {
 
     /// When the session expires if it is not used again.
     pub fn expires_at(&self) -> Option<std::time::SystemTime> {
-        self.state.expires_ms.map(crate::clock::system_time)
+        self.state.expires_ms.and_then(crate::clock::system_time)
     }
 
     /// Gives the session a new id; the record under the old id is deleted when the request

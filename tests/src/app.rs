@@ -94,6 +94,30 @@ async fn held_set_a(
     format!("a: {n}")
 }
 
+/// Loads the session, renews it and sets the name, then waits for the test to release it.
+async fn held_login(
+    State(state): State<AppState>,
+    mut session: Session<TestSession>,
+    Path(name): Path<String>,
+) -> String {
+    session.renew();
+    session.set_username(name);
+    state.gate.loaded.notify_one();
+    state.gate.release.notified().await;
+    "renewed".to_owned()
+}
+
+/// Loads the session and destroys it, then waits for the test to release it.
+async fn held_logout(
+    State(state): State<AppState>,
+    mut session: Session<TestSession>,
+) -> &'static str {
+    session.destroy();
+    state.gate.loaded.notify_one();
+    state.gate.release.notified().await;
+    "bye"
+}
+
 /// Extracts the session in a middleware, drops it, then the handler extracts it again.
 async fn peek_then_next(
     session: Session<TestSession>,
@@ -135,6 +159,8 @@ pub fn app(layer: SessionLayer<TestSession>) -> (Router, AppState) {
         .route("/set-a/{n}", get(set_a))
         .route("/set-b/{n}", get(set_b))
         .route("/held/set-a/{n}", get(held_set_a))
+        .route("/held/login/{name}", post(held_login))
+        .route("/held/logout", post(held_logout))
         .route("/ws", get(websocket))
         .route(
             "/peek/visit",

@@ -17,23 +17,24 @@ pub struct Counts {
     pub save: AtomicUsize,
     pub touch: AtomicUsize,
     pub delete: AtomicUsize,
+    pub take: AtomicUsize,
 }
 
 impl Counts {
-    /// `(load, create, save, touch, delete)`.
+    /// `(load, create, save, touch, delete + take)`.
     pub fn snapshot(&self) -> (usize, usize, usize, usize, usize) {
         (
             self.load.load(Ordering::SeqCst),
             self.create.load(Ordering::SeqCst),
             self.save.load(Ordering::SeqCst),
             self.touch.load(Ordering::SeqCst),
-            self.delete.load(Ordering::SeqCst),
+            self.delete.load(Ordering::SeqCst) + self.take.load(Ordering::SeqCst),
         )
     }
 
     pub fn writes(&self) -> usize {
-        let (_, create, save, touch, delete) = self.snapshot();
-        create + save + touch + delete
+        let (_, create, save, touch, removals) = self.snapshot();
+        create + save + touch + removals
     }
 
     pub fn total(&self) -> usize {
@@ -135,7 +136,12 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         self.inner.touch(id, meta, now_ms).await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+        self.before(&self.counts.take).await?;
+        self.inner.take(id, now_ms).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.before(&self.counts.delete).await?;
         self.inner.delete(id).await
     }

@@ -42,6 +42,9 @@ macro_rules! guarantee_suite {
             concurrent_changes_to_different_fields_are_both_kept
             destroyed_session_is_not_resurrected_by_a_slow_writer
             renew_moves_the_session_to_a_new_id_and_deletes_the_old_one
+            renew_racing_a_logout_never_brings_the_session_back
+            renew_keeps_fields_other_requests_saved_meanwhile
+            on_deleted_fires_once_when_two_requests_destroy_the_session
             destroy_deletes_the_session_and_sends_a_removal_cookie
             on_started_fires_once_when_the_session_is_first_stored
             on_deleted_fires_on_destroy
@@ -352,6 +355,96 @@ pub async fn renew_moves_the_session_to_a_new_id_and_deletes_the_old_one<
     assert!(text(replay).await.contains("user: guest new: true"));
 }
 
+pub async fn renew_racing_a_logout_never_brings_the_session_back<S: SessionStore + Clone>(
+    store: S,
+) {
+    let (router, state) = app(layer(store.clone()));
+    let server = TestServer::start(router).await;
+    let client = bare_client();
+    let first = client.get(server.url("/visit")).send().await.unwrap();
+    let cookie = format!("session={}", cookie_value(&first, "session").unwrap());
+    // A slow login loads the session and renews it; a logout ends the session meanwhile.
+    let login = tokio::spawn({
+        let (client, url, cookie) = (
+            client.clone(),
+            server.url("/held/login/mallory"),
+            cookie.clone(),
+        );
+        async move {
+            client
+                .post(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    state.gate.loaded.notified().await;
+    let logout = client
+        .post(server.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    state.gate.release.notify_one();
+    let login = login.await.unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    // The login was too late: no new session, and the client is told to drop its token.
+    let cookies = set_cookies(&login).join("\n");
+    assert!(
+        cookies.contains("session=;") && cookies.contains("Max-Age=0"),
+        "{cookies}"
+    );
+    let old = SessionId::parse(cookie.trim_start_matches("session=")).unwrap();
+    assert_eq!(store.load(&old, now()).await.unwrap(), None);
+}
+
+pub async fn renew_keeps_fields_other_requests_saved_meanwhile<S: SessionStore + Clone>(store: S) {
+    let (router, state) = app(layer(store));
+    let server = TestServer::start(router).await;
+    let client = browser();
+    client.get(server.url("/visit")).send().await.unwrap();
+    let login = tokio::spawn({
+        let (client, url) = (client.clone(), server.url("/held/login/ada"));
+        async move { client.post(url).send().await.unwrap().status() }
+    });
+    state.gate.loaded.notified().await;
+    // Saved under the old id while the login holds the session.
+    client.get(server.url("/set-b/7")).send().await.unwrap();
+    state.gate.release.notify_one();
+    assert_eq!(login.await.unwrap(), StatusCode::OK);
+    let body = text(client.get(server.url("/read")).send().await.unwrap()).await;
+    assert!(
+        body.starts_with("visits: 1 user: ada new: false a: 0 b: 7"),
+        "{body}"
+    );
+}
+
+pub async fn on_deleted_fires_once_when_two_requests_destroy_the_session<
+    S: SessionStore + Clone,
+>(
+    store: S,
+) {
+    let deleted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&deleted);
+    let (router, state) = app(layer(store).on_deleted(move |_, _| {
+        count.fetch_add(1, Ordering::SeqCst);
+    }));
+    let server = TestServer::start(router).await;
+    let client = browser();
+    client.get(server.url("/visit")).send().await.unwrap();
+    let slow = tokio::spawn({
+        let (client, url) = (client.clone(), server.url("/held/logout"));
+        async move { client.post(url).send().await.unwrap().status() }
+    });
+    state.gate.loaded.notified().await;
+    client.post(server.url("/logout")).send().await.unwrap();
+    state.gate.release.notify_one();
+    assert_eq!(slow.await.unwrap(), StatusCode::OK);
+    assert_eq!(deleted.load(Ordering::SeqCst), 1);
+}
+
 pub async fn destroy_deletes_the_session_and_sends_a_removal_cookie<S: SessionStore + Clone>(
     store: S,
 ) {
@@ -530,16 +623,4 @@ pub async fn websocket_greeting(server: &TestServer, cookie: &str) -> (u16, Stri
 pub fn now() -> u64 {
     use session_runtime::Clock;
     session_runtime::SystemClock.now_ms()
-}
-
-/// Counts calls of a hook.
-pub fn counter() -> (Arc<AtomicUsize>, impl Fn() + Clone) {
-    let count = Arc::new(AtomicUsize::new(0));
-    let inc = {
-        let count = Arc::clone(&count);
-        move || {
-            count.fetch_add(1, Ordering::SeqCst);
-        }
-    };
-    (count, inc)
 }

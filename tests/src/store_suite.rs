@@ -33,6 +33,10 @@ macro_rules! store_suite {
             touch_moves_the_deadline_without_rewriting_data
             touch_of_a_missing_session_reports_missing
             delete_is_idempotent
+            delete_reports_whether_it_removed_a_session
+            take_removes_and_returns_the_session_exactly_once
+            take_of_an_expired_session_returns_none
+            save_never_downgrades_the_schema_version
             sessions_are_independent
         );
     };
@@ -217,6 +221,72 @@ pub async fn delete_is_idempotent(store: &impl SessionStore) {
     store.delete(&id).await.unwrap();
     store.delete(&id).await.unwrap();
     assert_eq!(store.load(&id, NOW).await.unwrap(), None);
+}
+
+pub async fn delete_reports_whether_it_removed_a_session(store: &impl SessionStore) {
+    let id = id();
+    assert!(!store.delete(&id).await.unwrap());
+    store
+        .create(&id, &record(&[("a", &[1])]), &meta(HOUR), NOW)
+        .await
+        .unwrap();
+    assert!(store.delete(&id).await.unwrap());
+    assert!(!store.delete(&id).await.unwrap());
+}
+
+pub async fn take_removes_and_returns_the_session_exactly_once(store: &impl SessionStore) {
+    let id = id();
+    let data = record(&[("a", &[1]), ("b", &[2])]);
+    store.create(&id, &data, &meta(HOUR), NOW).await.unwrap();
+    let taken = store
+        .take(&id, NOW)
+        .await
+        .unwrap()
+        .expect("the session was there");
+    assert_eq!(sorted(taken.record), data);
+    assert_eq!(taken.meta, meta(HOUR));
+    assert_eq!(store.take(&id, NOW).await.unwrap(), None);
+    assert_eq!(store.load(&id, NOW).await.unwrap(), None);
+    assert!(!store.delete(&id).await.unwrap());
+}
+
+pub async fn take_of_an_expired_session_returns_none(store: &impl SessionStore) {
+    let id = id();
+    let short = meta(Some(Duration::from_secs(10)));
+    store
+        .create(&id, &record(&[("a", &[1])]), &short, NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.take(&id, NOW + 10_000).await.unwrap(), None);
+}
+
+pub async fn save_never_downgrades_the_schema_version(store: &impl SessionStore) {
+    let id = id();
+    let mut migrated = record(&[("a", &[2])]);
+    migrated.version = 2;
+    store
+        .create(&id, &migrated, &meta(HOUR), NOW)
+        .await
+        .unwrap();
+    // An older deploy (version 1) saving one field must not relabel version-2 data.
+    let outcome = store
+        .save(&id, &record(&[("b", &[1])]), &meta(HOUR), NOW)
+        .await
+        .unwrap();
+    assert_eq!(outcome, SaveOutcome::Missing);
+    let loaded = store.load(&id, NOW).await.unwrap().unwrap();
+    assert_eq!(loaded.record, migrated);
+    // The same or a newer version may write.
+    let mut newer = record(&[("b", &[3])]);
+    newer.version = 3;
+    assert_eq!(
+        store.save(&id, &newer, &meta(HOUR), NOW).await.unwrap(),
+        SaveOutcome::Saved
+    );
+    assert_eq!(
+        store.load(&id, NOW).await.unwrap().unwrap().record.version,
+        3
+    );
 }
 
 pub async fn sessions_are_independent(store: &impl SessionStore) {

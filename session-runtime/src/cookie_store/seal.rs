@@ -14,7 +14,7 @@
 //! about 2^-32). Here every cookie has its own key, derived from a fresh random 128-bit
 //! salt, so no key ever seals two messages and nonce reuse under one key cannot happen; the
 //! bound moves to a collision of 128-bit salts, whose probability after 2^48 seals is still
-//! about 2^-33: some 9,000 years at a million new cookies per second.
+//! about 2^-33: that is nine years of a million new cookies every second.
 
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};

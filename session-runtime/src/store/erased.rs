@@ -38,7 +38,12 @@ pub trait ErasedStore: Send + Sync + 'static {
         meta: &'a SessionMeta,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>>;
-    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn take<'a>(
+        &'a self,
+        id: &'a SessionId,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Option<Loaded>, StoreError>>;
+    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<bool, StoreError>>;
     fn set_removal_listener(&self, listener: RemovalListener);
 }
 
@@ -80,7 +85,15 @@ impl<S: SessionStore> ErasedStore for S {
         Box::pin(SessionStore::touch(self, id, meta, now_ms))
     }
 
-    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn take<'a>(
+        &'a self,
+        id: &'a SessionId,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Option<Loaded>, StoreError>> {
+        Box::pin(SessionStore::take(self, id, now_ms))
+    }
+
+    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(SessionStore::delete(self, id))
     }
 

@@ -307,7 +307,9 @@ impl SessionStore for MemoryStore {
     ) -> Result<SaveOutcome, StoreError> {
         let mut map = write(self.shard(id));
         match map.get_mut(id) {
-            Some(stored) if !stored.meta.is_expired(now_ms) => {
+            Some(stored)
+                if !stored.meta.is_expired(now_ms) && stored.record.version <= changes.version =>
+            {
                 stored.record.merge(changes.clone());
                 stored.meta = *meta;
                 Ok(SaveOutcome::Saved)
@@ -332,9 +334,13 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        write(self.shard(id)).remove(id);
-        Ok(())
+    async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+        let taken = write(self.shard(id)).remove(id);
+        Ok(taken.filter(|stored| !stored.meta.is_expired(now_ms)))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(write(self.shard(id)).remove(id).is_some())
     }
 
     fn set_removal_listener(&self, listener: RemovalListener) {

@@ -8,9 +8,10 @@
 //! |---|---|
 //! | [`load`](SessionStore::load) | the record and meta, or `None` if unknown **or expired** (never return an expired session, even before it is cleaned up) |
 //! | [`create`](SessionStore::create) | store a new session; if the id is already taken, change nothing and say so |
-//! | [`save`](SessionStore::save) | merge the changed fields into an existing session ([`Record::merge`]) and set the new meta; if the session is gone (deleted or expired), change nothing and say so: never re-create it |
+//! | [`save`](SessionStore::save) | merge the changed fields into an existing session ([`Record::merge`]) and set the new meta; if the session is gone (deleted or expired), or the stored record has a newer schema version than the changes, change nothing and say so: never re-create it, never downgrade it |
 //! | [`touch`](SessionStore::touch) | set the new meta (deadlines) of an existing session without rewriting its data |
-//! | [`delete`](SessionStore::delete) | remove the session |
+//! | [`take`](SessionStore::take) | remove the session and return what it held, in one atomic step (`None` if it was gone or expired) |
+//! | [`delete`](SessionStore::delete) | remove the session; say whether there was one |
 //!
 //! Implementations: [`MemoryStore`] (this process's memory) and, with the feature `redis`,
 //! `RedisStore` (Redis or Redis Cluster, see the `redis` module).
@@ -49,7 +50,7 @@
 //!     async fn save(&self, id: &SessionId, changes: &Record, meta: &SessionMeta, now_ms: u64) -> Result<SaveOutcome, StoreError> {
 //!         let mut map = self.map()?;
 //!         match map.get_mut(&id.digest()) {
-//!             Some(stored) if !stored.meta.is_expired(now_ms) => {
+//!             Some(stored) if !stored.meta.is_expired(now_ms) && stored.record.version <= changes.version => {
 //!                 stored.record.merge(changes.clone());
 //!                 stored.meta = *meta;
 //!                 Ok(SaveOutcome::Saved)
@@ -64,9 +65,11 @@
 //!             _ => Ok(SaveOutcome::Missing),
 //!         }
 //!     }
-//!     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-//!         self.map()?.remove(&id.digest());
-//!         Ok(())
+//!     async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+//!         Ok(self.map()?.remove(&id.digest()).filter(|s| !s.meta.is_expired(now_ms)))
+//!     }
+//!     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+//!         Ok(self.map()?.remove(&id.digest()).is_some())
 //!     }
 //! }
 //! ```
@@ -130,7 +133,8 @@ pub enum CreateOutcome {
 pub enum SaveOutcome {
     /// The session was updated.
     Saved,
-    /// The session no longer exists (deleted or expired); nothing was written.
+    /// The session no longer exists (deleted or expired), or holds a record of a newer
+    /// schema version than the changes (written by a newer deploy); nothing was written.
     Missing,
 }
 
@@ -193,7 +197,8 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Merges `changes` (only the fields that changed) into the existing session `id` and
     /// sets its meta; never re-creates a session that is gone (deleted, or expired at
-    /// `now_ms`).
+    /// `now_ms`), and never writes over a record of a newer schema version than
+    /// `changes.version` (an older deploy must not downgrade a migrated session).
     fn save(
         &self,
         id: &SessionId,
@@ -211,8 +216,21 @@ pub trait SessionStore: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<SaveOutcome, StoreError>> + Send;
 
-    /// Removes the session `id` (no error if it does not exist).
-    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes the session `id` and returns it, atomically: of two concurrent `take`s or a
+    /// `take` and a `delete`, only one finds the session. `None` when there was none, or it
+    /// had expired at `now_ms`. The layer renews ids with it, so that a session destroyed
+    /// or renewed by a concurrent request is never brought back under a new id, and changes
+    /// other requests saved meanwhile move along.
+    fn take(
+        &self,
+        id: &SessionId,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<Loaded>, StoreError>> + Send;
+
+    /// Removes the session `id`; `true` if there was one (no error if there was not). The
+    /// layer runs `on_deleted` only when this returns `true`, so one session is reported
+    /// once even when two requests destroy it.
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Installs the listener for sessions the store removes by itself. Stores that cannot
     /// observe expiry (most external databases) keep the default, which ignores it.

@@ -321,9 +321,11 @@ impl RedisStore {
         let (set, unset) = layout::meta_fields(meta);
         let key = layout::key(&self.prefix, id);
         let mut invocation = scripts::UPDATE.key(key);
+        let version = changes.map(|changes| changes.version.to_string());
         invocation
             .arg(now_ms)
             .arg(ttl_arg(meta, now_ms))
+            .arg(version.unwrap_or_default())
             .arg(unset.len())
             .arg(&unset);
         for (field, value) in &set {
@@ -458,16 +460,40 @@ impl SessionStore for RedisStore {
         self.update(id, None, meta, now_ms).await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         let key = layout::key(&self.prefix, id);
         let mut connection = self.connection.clone();
-        self.bounded("delete", async {
-            redis::cmd("DEL")
-                .arg(&key)
-                .query_async::<i64>(&mut connection)
-                .await
-        })
-        .await?;
-        Ok(())
+        let invocation = scripts::TAKE.key(key);
+        let reply: Value = self
+            .bounded("take", invocation.invoke_async(&mut connection))
+            .await?;
+        if reply == Value::Nil {
+            return Ok(None);
+        }
+        match layout::parse(reply) {
+            Ok(taken) => Ok(taken.filter(|taken| !taken.meta.is_expired(now_ms))),
+            Err(reason) => {
+                tracing::warn!(
+                    session = %id,
+                    reason,
+                    "redis session store: the session hash is not a session record; dropped it"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let key = layout::key(&self.prefix, id);
+        let mut connection = self.connection.clone();
+        let removed = self
+            .bounded("delete", async {
+                redis::cmd("DEL")
+                    .arg(&key)
+                    .query_async::<i64>(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(removed > 0)
     }
 }

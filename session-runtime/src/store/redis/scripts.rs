@@ -32,11 +32,13 @@ return 1
     )
 });
 
-/// `KEYS[1]`: the session key. `ARGV`: now, TTL in ms (empty: no expiry), the number `n` of
-/// meta fields to remove, those `n` field names, then field/value pairs to write. Writes
-/// only if the key holds a session of this store that has not expired by `now`, so a save
-/// never re-creates a deleted or expired session. Only the given fields are written: the
-/// others keep whatever concurrent requests stored. Returns 1 when written, 0 when missing.
+/// `KEYS[1]`: the session key. `ARGV`: now, TTL in ms (empty: no expiry), the schema
+/// version of the changes (empty for a touch), the number `n` of meta fields to remove,
+/// those `n` field names, then field/value pairs to write. Writes only if the key holds a
+/// session of this store that has not expired by `now` and whose schema version is not
+/// newer than the changes', so a save never re-creates a deleted or expired session and
+/// an older deploy never downgrades a migrated one. Only the given fields are written: the
+/// others keep whatever concurrent requests stored. Returns 1 when written, 0 when not.
 pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -48,9 +50,13 @@ if meta[2] then
   local expires = tonumber(meta[2])
   if expires == nil or expires <= tonumber(ARGV[1]) then return 0 end
 end
-local unset = tonumber(ARGV[3])
-if unset > 0 then redis.call('HDEL', key, unpack(ARGV, 4, 3 + unset)) end
-redis.call('HSET', key, unpack(ARGV, 4 + unset))
+if ARGV[3] ~= '' then
+  local stored = tonumber(meta[1])
+  if stored == nil or stored > tonumber(ARGV[3]) then return 0 end
+end
+local unset = tonumber(ARGV[4])
+if unset > 0 then redis.call('HDEL', key, unpack(ARGV, 5, 4 + unset)) end
+redis.call('HSET', key, unpack(ARGV, 5 + unset))
 if ARGV[2] == '' then
   redis.call('PERSIST', key)
 else
@@ -61,7 +67,23 @@ return 1
     )
 });
 
+/// `KEYS[1]`: the session key. Returns the session hash and deletes it, atomically (so of
+/// two concurrent takes, or a take and a `DEL`, only one gets the session); nil when the
+/// key holds no hash (anything else under it is left alone). Expiry is judged by the
+/// caller on the returned meta.
+pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local key = KEYS[1]
+if redis.call('TYPE', key).ok ~= 'hash' then return false end
+local hash = redis.call('HGETALL', key)
+redis.call('DEL', key)
+return hash
+",
+    )
+});
+
 /// Every script, for loading them into Redis' script cache ahead of their first use.
-pub(super) fn all() -> [&'static Script; 2] {
-    [&CREATE, &UPDATE]
+pub(super) fn all() -> [&'static Script; 3] {
+    [&CREATE, &UPDATE, &TAKE]
 }
