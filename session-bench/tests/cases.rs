@@ -60,7 +60,11 @@ impl SessionStore for CountingStore {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.touch(id, meta, now_ms).await
     }
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.take(id, now_ms).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(id).await
     }
