@@ -5,100 +5,47 @@
 //! `tests/src/guarantees.rs`, run for every server-side store.)
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::http::header::SET_COOKIE;
 use axum::http::StatusCode;
+use integration_tests::counting::Counting;
 use session_bench::apps::{self, body_text, call, login, request};
 use session_bench::cases::{end_to_end, Codec, Stores};
-use session_runtime::store::{
-    CreateOutcome, Loaded, SaveOutcome, SessionMeta, SessionStore, StoreError,
-};
-use session_runtime::{MemoryStore, Record, SessionId, SessionLayer};
-
-/// A memory store that counts writes.
-#[derive(Clone, Default)]
-struct CountingStore {
-    inner: MemoryStore,
-    loads: Arc<AtomicUsize>,
-    writes: Arc<AtomicUsize>,
-}
-
-impl SessionStore for CountingStore {
-    async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        self.inner.load(id, now_ms).await
-    }
-    async fn create(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        meta: &SessionMeta,
-        now_ms: u64,
-    ) -> Result<CreateOutcome, StoreError> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.create(id, record, meta, now_ms).await
-    }
-    async fn save(
-        &self,
-        id: &SessionId,
-        changes: &Record,
-        meta: &SessionMeta,
-        now_ms: u64,
-    ) -> Result<SaveOutcome, StoreError> {
-        assert_eq!(changes.fields.len(), 1, "the write case changes one field");
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.save(id, changes, meta, now_ms).await
-    }
-    async fn touch(
-        &self,
-        id: &SessionId,
-        meta: &SessionMeta,
-        now_ms: u64,
-    ) -> Result<SaveOutcome, StoreError> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.touch(id, meta, now_ms).await
-    }
-    async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.take(id, now_ms).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.delete(id).await
-    }
-}
+use session_runtime::{MemoryStore, SessionLayer};
 
 #[tokio::test]
 async fn read_case_writes_nothing_and_write_case_saves_one_field() {
-    let store = CountingStore::default();
+    let store = Counting::new(MemoryStore::new());
+    let counts = std::sync::Arc::clone(&store.counts);
     let router = apps::ours(SessionLayer::new(store.clone()));
     let cookie = login(&router).await.unwrap();
-    let (loads, writes) = (
-        store.loads.load(Ordering::SeqCst),
-        store.writes.load(Ordering::SeqCst),
-    );
+    let (loads, writes) = (counts.load.load(Ordering::SeqCst), counts.writes());
 
     for _ in 0..10 {
         let response = call(&router, request("/read", Some(&cookie))).await;
         assert!(response.headers().get(SET_COOKIE).is_none());
         assert_eq!(body_text(response).await, "ada lovelace #1");
     }
-    assert_eq!(store.writes.load(Ordering::SeqCst), writes, "a read wrote");
-    assert_eq!(store.loads.load(Ordering::SeqCst), loads + 10);
+    assert_eq!(counts.writes(), writes, "a read wrote");
+    assert_eq!(counts.load.load(Ordering::SeqCst), loads + 10);
 
     let response = call(&router, request("/plain", Some(&cookie))).await;
     assert_eq!(body_text(response).await, "hello");
     assert_eq!(
-        store.loads.load(Ordering::SeqCst),
+        counts.load.load(Ordering::SeqCst),
         loads + 10,
         "unused layer loaded"
     );
 
     let response = call(&router, request("/write", Some(&cookie))).await;
     assert_eq!(body_text(response).await, "ada lovelace #2");
-    assert_eq!(store.writes.load(Ordering::SeqCst), writes + 1);
+    assert_eq!(counts.writes(), writes + 1);
+    assert_eq!(
+        counts.last_save_fields.load(Ordering::SeqCst),
+        1,
+        "the write case changes one field"
+    );
 }
 
 #[tokio::test]

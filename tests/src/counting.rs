@@ -18,6 +18,8 @@ pub struct Counts {
     pub touch: AtomicUsize,
     pub delete: AtomicUsize,
     pub take: AtomicUsize,
+    /// How many fields the last save carried.
+    pub last_save_fields: AtomicUsize,
 }
 
 impl Counts {
@@ -123,6 +125,9 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
         self.before(&self.counts.save).await?;
+        self.counts
+            .last_save_fields
+            .store(changes.fields.len(), Ordering::SeqCst);
         self.inner.save(id, changes, meta, now_ms).await
     }
 
