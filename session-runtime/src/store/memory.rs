@@ -149,6 +149,27 @@ impl MemoryStore {
         self.inner.shard(id)
     }
 
+    /// Applies `update` to session `id` if it exists and has not expired at `now_ms`
+    /// (save and touch never bring back a deleted or expired session); `update` may refuse.
+    fn update_live(
+        &self,
+        id: &SessionId,
+        now_ms: u64,
+        update: impl FnOnce(&mut Loaded) -> bool,
+    ) -> SaveOutcome {
+        let mut map = write(self.shard(id));
+        match map.get_mut(id) {
+            Some(stored) if !stored.meta.is_expired(now_ms) => {
+                if update(stored) {
+                    SaveOutcome::Saved
+                } else {
+                    SaveOutcome::Missing
+                }
+            }
+            _ => SaveOutcome::Missing,
+        }
+    }
+
     /// Starts the sweeper on first use inside a Tokio runtime.
     fn ensure_sweeper(&self) {
         if self.inner.sweeper.get().is_some() {
@@ -305,17 +326,15 @@ impl SessionStore for MemoryStore {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        let mut map = write(self.shard(id));
-        match map.get_mut(id) {
-            Some(stored)
-                if !stored.meta.is_expired(now_ms) && stored.record.version <= changes.version =>
-            {
-                stored.record.merge(changes.clone());
-                stored.meta = *meta;
-                Ok(SaveOutcome::Saved)
+        Ok(self.update_live(id, now_ms, |stored| {
+            // An older deploy never relabels a record a newer one wrote.
+            if stored.record.version > changes.version {
+                return false;
             }
-            _ => Ok(SaveOutcome::Missing),
-        }
+            stored.record.merge(changes.clone());
+            stored.meta = *meta;
+            true
+        }))
     }
 
     async fn touch(
@@ -324,14 +343,10 @@ impl SessionStore for MemoryStore {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        let mut map = write(self.shard(id));
-        match map.get_mut(id) {
-            Some(stored) if !stored.meta.is_expired(now_ms) => {
-                stored.meta = *meta;
-                Ok(SaveOutcome::Saved)
-            }
-            _ => Ok(SaveOutcome::Missing),
-        }
+        Ok(self.update_live(id, now_ms, |stored| {
+            stored.meta = *meta;
+            true
+        }))
     }
 
     async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
