@@ -1,14 +1,31 @@
 //! A wrapper around a real store that counts operations and can inject faults. It never
 //! replaces the store: every operation that is not failed on purpose reaches the real one.
+//!
+//! Two kinds of faults:
+//!
+//! - standing ones, for every operation until switched off: [`Faults::down`],
+//!   [`Faults::delay_ms`], [`Faults::fake_collisions`];
+//! - one-shot ones aimed at the next call of one operation ([`Op`]), acting either before
+//!   the real store is called or after it answered ([`Place`]): fail it
+//!   ([`Faults::fail_next`]), stall it ([`Faults::stall_next`]), or run a hook there
+//!   ([`Faults::run_next`]). Each call of an operation consumes at most one of them, the
+//!   oldest armed for that operation.
+//!
+//! [`Counts::in_flight`] and [`Counts::activity`] tell when work the layer runs in the
+//! background has settled (see [`Counts::is_quiet_since`]).
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use session_runtime::record::Record;
 use session_runtime::store::{
     CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
 };
-use session_runtime::{Record, SessionId};
+use session_runtime::SessionId;
 
 #[derive(Default, Debug)]
 pub struct Counts {
@@ -20,6 +37,10 @@ pub struct Counts {
     pub take: AtomicUsize,
     /// How many fields the last save carried.
     pub last_save_fields: AtomicUsize,
+    /// Operations started and not yet finished (or dropped).
+    pub in_flight: AtomicUsize,
+    /// Bumped whenever an operation starts or ends (finishes or is dropped).
+    pub activity: AtomicU64,
 }
 
 impl Counts {
@@ -42,6 +63,83 @@ impl Counts {
     pub fn total(&self) -> usize {
         self.load.load(Ordering::SeqCst) + self.writes()
     }
+
+    /// The current [`activity`](Self::activity) mark.
+    pub fn activity_mark(&self) -> u64 {
+        self.activity.load(Ordering::SeqCst)
+    }
+
+    /// Whether no operation is running and none started or ended since `mark` was taken.
+    pub fn is_quiet_since(&self, mark: u64) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0 && self.activity_mark() == mark
+    }
+}
+
+/// Marks one operation in flight until dropped (also when the caller drops the operation).
+struct InFlight<'a>(&'a Counts);
+
+impl<'a> InFlight<'a> {
+    fn start(counts: &'a Counts) -> Self {
+        counts.in_flight.fetch_add(1, Ordering::SeqCst);
+        counts.activity.fetch_add(1, Ordering::SeqCst);
+        Self(counts)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.activity.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A store operation, the target of a one-shot fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Load,
+    Create,
+    Save,
+    Touch,
+    Take,
+    Delete,
+}
+
+/// Where a one-shot fault acts, relative to the real store's operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Before the real store is called. A failure leaves the store untouched; a stall
+    /// delays the operation itself (dropped during the stall, it never happens).
+    BeforeStore,
+    /// After the real store did the operation. A failure loses the answer of an operation
+    /// that was applied (like a network error on the reply); a stall delays only the
+    /// answer (dropped during the stall, the operation has happened all the same).
+    AfterStore,
+}
+
+/// A hook run in place of a store operation's fault: `Faults::run_next`.
+pub type Hook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+enum Action {
+    Fail,
+    Stall(Duration),
+    Run(Hook),
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fail => f.write_str("Fail"),
+            Self::Stall(duration) => f.debug_tuple("Stall").field(duration).finish(),
+            Self::Run(_) => f.write_str("Run(..)"),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Armed {
+    op: Op,
+    place: Place,
+    action: Action,
 }
 
 #[derive(Default, Debug)]
@@ -52,6 +150,81 @@ pub struct Faults {
     pub delay_ms: AtomicU64,
     /// The next N creates report the id as taken without touching the store.
     pub fake_collisions: AtomicUsize,
+    /// One-shot faults not yet fired, oldest first.
+    armed: Mutex<VecDeque<Armed>>,
+    /// The operations whose one-shot faults fired, in order.
+    fired: Mutex<Vec<Op>>,
+}
+
+impl Faults {
+    fn arm(&self, op: Op, place: Place, action: Action) {
+        self.armed
+            .lock()
+            .unwrap()
+            .push_back(Armed { op, place, action });
+    }
+
+    /// The next call of `op` fails with a [`StoreError`], before or after the real store
+    /// did the operation.
+    pub fn fail_next(&self, op: Op, place: Place) {
+        self.arm(op, place, Action::Fail);
+    }
+
+    /// The next call of `op` waits `duration`, before or after the real store did the
+    /// operation.
+    pub fn stall_next(&self, op: Op, place: Place, duration: Duration) {
+        self.arm(op, place, Action::Stall(duration));
+    }
+
+    /// The next call of `op` runs `hook` (and waits for it), before or after the real store
+    /// did the operation.
+    pub fn run_next<F, Fut>(&self, op: Op, place: Place, hook: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let hook: Hook = Box::new(move || Box::pin(hook()));
+        self.arm(op, place, Action::Run(hook));
+    }
+
+    /// How many one-shot faults aimed at `op` have fired (started acting) so far.
+    pub fn fired(&self, op: Op) -> usize {
+        self.fired
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|&&o| o == op)
+            .count()
+    }
+
+    /// How many one-shot faults are armed and have not fired yet.
+    pub fn pending(&self) -> usize {
+        self.armed.lock().unwrap().len()
+    }
+
+    /// The oldest one-shot fault armed for `op`, removed.
+    fn next_for(&self, op: Op) -> Option<Armed> {
+        let mut armed = self.armed.lock().unwrap();
+        let index = armed.iter().position(|fault| fault.op == op)?;
+        armed.remove(index)
+    }
+
+    async fn act(&self, op: Op, action: Action) -> Result<(), StoreError> {
+        self.fired.lock().unwrap().push(op);
+        match action {
+            Action::Fail => Err(StoreError::message(format!(
+                "injected fault: {op:?} failed"
+            ))),
+            Action::Stall(duration) => {
+                tokio::time::sleep(duration).await;
+                Ok(())
+            }
+            Action::Run(hook) => {
+                hook().await;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// A real store, counted.
@@ -91,12 +264,44 @@ impl<S> Counting<S> {
         }
         Ok(())
     }
+
+    /// Counts `op`, applies the standing faults and the next one-shot fault aimed at it,
+    /// and runs `real` (the real store's operation) unless a fault stops it first.
+    async fn run<T>(
+        &self,
+        op: Op,
+        counter: &AtomicUsize,
+        real: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let _in_flight = InFlight::start(&self.counts);
+        self.before(counter).await?;
+        match self.faults.next_for(op) {
+            None => real.await,
+            Some(Armed {
+                place: Place::BeforeStore,
+                action,
+                ..
+            }) => {
+                self.faults.act(op, action).await?;
+                real.await
+            }
+            Some(Armed {
+                place: Place::AfterStore,
+                action,
+                ..
+            }) => {
+                let result = real.await;
+                self.faults.act(op, action).await?;
+                result
+            }
+        }
+    }
 }
 
 impl<S: SessionStore> SessionStore for Counting<S> {
     async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
-        self.before(&self.counts.load).await?;
-        self.inner.load(id, now_ms).await
+        self.run(Op::Load, &self.counts.load, self.inner.load(id, now_ms))
+            .await
     }
 
     async fn create(
@@ -106,15 +311,17 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
-        self.before(&self.counts.create).await?;
-        let collisions = &self.faults.fake_collisions;
-        if collisions
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Ok(CreateOutcome::IdTaken);
-        }
-        self.inner.create(id, record, meta, now_ms).await
+        let real = async {
+            let collisions = &self.faults.fake_collisions;
+            if collisions
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Ok(CreateOutcome::IdTaken);
+            }
+            self.inner.create(id, record, meta, now_ms).await
+        };
+        self.run(Op::Create, &self.counts.create, real).await
     }
 
     async fn save(
@@ -124,11 +331,13 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        self.before(&self.counts.save).await?;
-        self.counts
-            .last_save_fields
-            .store(changes.fields.len(), Ordering::SeqCst);
-        self.inner.save(id, changes, meta, now_ms).await
+        let real = async {
+            self.counts
+                .last_save_fields
+                .store(changes.fields.len(), Ordering::SeqCst);
+            self.inner.save(id, changes, meta, now_ms).await
+        };
+        self.run(Op::Save, &self.counts.save, real).await
     }
 
     async fn touch(
@@ -137,21 +346,25 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        self.before(&self.counts.touch).await?;
-        self.inner.touch(id, meta, now_ms).await
+        self.run(
+            Op::Touch,
+            &self.counts.touch,
+            self.inner.touch(id, meta, now_ms),
+        )
+        .await
     }
 
     async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
-        self.before(&self.counts.take).await?;
-        self.inner.take(id, now_ms).await
+        self.run(Op::Take, &self.counts.take, self.inner.take(id, now_ms))
+            .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.before(&self.counts.delete).await?;
-        self.inner.delete(id).await
+        self.run(Op::Delete, &self.counts.delete, self.inner.delete(id))
+            .await
     }
 
-    fn set_removal_listener(&self, listener: RemovalListener) {
-        self.inner.set_removal_listener(listener);
+    fn subscribe_removals(&self, listener: &RemovalListener) {
+        self.inner.subscribe_removals(listener);
     }
 }

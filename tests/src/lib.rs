@@ -12,6 +12,7 @@ pub mod logs;
 pub mod migration;
 pub mod redis_harness;
 pub mod server;
+pub mod settle;
 pub mod store_suite;
 
 /// The code blocks of README.md, compiled and run as doc tests so the README cannot rot.
