@@ -6,8 +6,9 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
+use session_runtime::record::Record;
 use session_runtime::record::{decode_from_bytes, encode_to_bytes};
-use session_runtime::{Databag, Record};
+use session_runtime::Databag;
 
 /// The user's colour scheme.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 
 use examples::quickstart;
-use session_runtime::store::redis::ConnectError;
+use session_runtime::RedisConnectError;
 use session_runtime::RedisStore;
 
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -36,16 +36,16 @@ async fn main() -> ExitCode {
 }
 
 /// What went wrong and what to do, without echoing the URL (it may hold a password).
-fn explain(error: &ConnectError) -> String {
+fn explain(error: &RedisConnectError) -> String {
     let cause = std::error::Error::source(error)
         .map(|source| format!(" ({source})"))
         .unwrap_or_default();
     match error {
-        ConnectError::InvalidUrl(_) => format!(
+        RedisConnectError::InvalidUrl(_) => format!(
             "error: REDIS_URL is not a Redis URL{cause}.\n\
              Use the form redis://[:password@]host[:port][/db], for example {DEFAULT_REDIS_URL}."
         ),
-        ConnectError::Unreachable { address, .. } => format!(
+        RedisConnectError::Unreachable { address, .. } => format!(
             "error: cannot reach Redis at {address}{cause}.\n\
              Start one with `redis-server` (Debian/Ubuntu: `apt-get install redis-server`),\n\
              or point REDIS_URL at yours, for example REDIS_URL={DEFAULT_REDIS_URL}."

@@ -33,10 +33,10 @@ pub struct Fuzzed {
 
 fuzz_target!(|data: &[u8]| {
     let _ = session_runtime::record::decode_from_bytes::<Fuzzed>(data);
-    if let Ok(record) = session_runtime::Record::from_bytes(data) {
+    if let Ok(record) = session_runtime::record::Record::from_bytes(data) {
         let _ = record.decode::<Fuzzed>();
         // What parses re-frames to something that parses again.
-        let again = session_runtime::Record::from_bytes(&record.to_bytes().unwrap()).unwrap();
+        let again = session_runtime::record::Record::from_bytes(&record.to_bytes().unwrap()).unwrap();
         assert_eq!(again, record);
     }
 });

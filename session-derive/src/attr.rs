@@ -4,7 +4,7 @@ use syn::meta::ParseNestedMeta;
 
 use crate::ctxt::Ctxt;
 
-const CONTAINER_KEYS: &[&str] = &["version", "migrate_from"];
+const CONTAINER_KEYS: &[&str] = &["version", "migrate_from", "crate"];
 const FIELD_KEYS: &[&str] = &["default", "rename", "skip"];
 
 /// A value given at most once; a second occurrence is reported where it is.
@@ -38,6 +38,8 @@ impl<T> Attr<T> {
 pub(crate) struct Container {
     pub(crate) version: Attr<syn::LitInt>,
     pub(crate) migrate_from: Attr<syn::Type>,
+    /// `crate = "path"`: where the runtime is, for users who renamed the dependency.
+    pub(crate) krate: Attr<syn::Path>,
 }
 
 /// `#[databag(..)]` on a field.
@@ -55,6 +57,7 @@ impl Container {
         let mut out = Self {
             version: Attr::none("version"),
             migrate_from: Attr::none("migrate_from"),
+            krate: Attr::none("crate"),
         };
         for attr in databag_attrs(attrs) {
             let result = attr.parse_nested_meta(|meta| {
@@ -64,6 +67,16 @@ impl Container {
                 } else if meta.path.is_ident("migrate_from") {
                     let ty: syn::Type = meta.value()?.parse()?;
                     out.migrate_from.set(cx, &meta, ty);
+                } else if meta.path.is_ident("crate") {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    let path = lit.parse_with(syn::Path::parse_mod_style).map_err(|_| {
+                        syn::Error::new(
+                            lit.span(),
+                            "`crate` takes the path the runtime is reachable at, such as \
+                             `crate = \"my_sessions\"` when Cargo.toml renames session-runtime",
+                        )
+                    })?;
+                    out.krate.set(cx, &meta, path);
                 } else {
                     return Err(unknown_key(&meta, "the struct", CONTAINER_KEYS, FIELD_KEYS));
                 }

@@ -1,59 +1,269 @@
-//! The layer's configuration, shared by every request.
+//! [`SessionLayer`], the layer's configuration: which backend, how the token travels,
+//! timeouts, hooks. Every request shares one [`Config`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::Backend;
+use http::HeaderName;
+
+use crate::backend::{Backend, SessionBackend};
 use crate::clock::{Clock, SystemClock};
 use crate::id::SessionId;
-use crate::transport::Transport;
+use crate::plan::Timeouts;
+use crate::schema::Databag;
+use crate::store::RemovalListener;
+use crate::transport::{CookieConfig, Transport};
+
+pub use cookie::SameSite;
 
 /// A lifecycle hook: `on_started` or `on_deleted`.
 pub(crate) type Hook<T> = Arc<dyn Fn(&SessionId, &T) + Send + Sync>;
 
 /// Default idle timeout: a session unused for a day expires.
-pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-/// Default bound on each store operation.
-pub(crate) const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(3);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Default bound on the store work of loading, and of committing.
+const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Everything a request needs to load and commit its session.
 pub(crate) struct Config<T> {
-    pub(crate) backend: Backend,
+    pub(crate) backend: Arc<dyn Backend<T>>,
     pub(crate) transport: Transport,
-    pub(crate) idle_timeout: Option<Duration>,
-    pub(crate) absolute_timeout: Option<Duration>,
+    pub(crate) timeouts: Timeouts,
     pub(crate) store_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) on_started: Option<Hook<T>>,
     pub(crate) on_deleted: Option<Hook<T>>,
+    /// `on_deleted` for sessions the store removes by itself; subscribed to the store when
+    /// the layer is applied to a router, not before.
+    pub(crate) removals: Option<RemovalListener>,
 }
 
 impl<T> Clone for Config<T> {
     fn clone(&self) -> Self {
         Self {
-            backend: self.backend.clone(),
+            backend: Arc::clone(&self.backend),
             transport: self.transport.clone(),
-            idle_timeout: self.idle_timeout,
-            absolute_timeout: self.absolute_timeout,
+            timeouts: self.timeouts,
             store_timeout: self.store_timeout,
             clock: Arc::clone(&self.clock),
             on_started: self.on_started.clone(),
             on_deleted: self.on_deleted.clone(),
+            removals: self.removals.clone(),
         }
     }
 }
 
-impl<T> Config<T> {
-    pub(crate) fn new(backend: Backend) -> Self {
+/// The layer that manages sessions of type `T` for the routes it wraps.
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{routing::get, Router};
+/// use session_runtime::{Databag, MemoryStore, Session, SessionLayer};
+///
+/// #[derive(Databag)]
+/// struct Visits { count: u32 }
+///
+/// async fn index(mut session: Session<Visits>) -> String {
+///     session.set_count(session.count + 1);
+///     format!("visit #{}", session.count)
+/// }
+///
+/// let app: Router = Router::new().route("/", get(index)).layer(
+///     SessionLayer::<Visits>::new(MemoryStore::new())
+///         .cookie_name("__Host-session")
+///         .idle_timeout(Duration::from_secs(30 * 60))
+///         .absolute_timeout(Duration::from_secs(8 * 3600))
+///         .on_started(|id, _data| println!("session {id} started")),
+/// );
+/// ```
+///
+/// Builder methods only configure the layer they are called on: none of them touches the
+/// store, which may be shared with other layers. An `on_deleted` hook is subscribed to the
+/// store's expiry reports when the layer is applied to a router (`Router::layer`).
+///
+/// Defaults: cookie `session` with `Secure`, `HttpOnly`, `SameSite=Lax`, `Path=/`, no
+/// `Domain`, and no `Max-Age` (the cookie ends with the browser session); idle timeout 24
+/// hours, no absolute timeout; loading and committing each bounded by 3 seconds of store time.
+#[must_use = "a layer does nothing until it is added to a router with `.layer(..)`"]
+pub struct SessionLayer<T> {
+    config: Config<T>,
+}
+
+impl<T> Clone for SessionLayer<T> {
+    fn clone(&self) -> Self {
         Self {
-            backend,
-            transport: Transport::default(),
-            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
-            absolute_timeout: None,
-            store_timeout: DEFAULT_STORE_TIMEOUT,
-            clock: Arc::new(SystemClock),
-            on_started: None,
-            on_deleted: None,
+            config: self.config.clone(),
         }
+    }
+}
+
+impl<T> std::fmt::Debug for SessionLayer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("type", &core::any::type_name::<T>())
+            .field("transport", &self.config.transport)
+            .field("idle_timeout", &self.config.timeouts.idle)
+            .field("absolute_timeout", &self.config.timeouts.absolute)
+            .field("store_timeout", &self.config.store_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Databag> SessionLayer<T> {
+    /// A layer keeping sessions in `store`: any [`SessionStore`](crate::store::SessionStore) (such as
+    /// [`MemoryStore`](crate::MemoryStore)), or a `CookieStore`.
+    pub fn new(store: impl SessionBackend) -> Self {
+        Self {
+            config: Config {
+                backend: store.into_backend::<T>(),
+                transport: Transport::default(),
+                timeouts: Timeouts {
+                    idle: Some(DEFAULT_IDLE_TIMEOUT),
+                    absolute: None,
+                },
+                store_timeout: DEFAULT_STORE_TIMEOUT,
+                clock: Arc::new(SystemClock),
+                on_started: None,
+                on_deleted: None,
+                removals: None,
+            },
+        }
+    }
+
+    /// The configuration every request of this layer shares.
+    pub(crate) fn config(&self) -> &Config<T> {
+        &self.config
+    }
+
+    fn cookie(mut self, f: impl FnOnce(&mut CookieConfig)) -> Self {
+        if let Transport::Header(_) = self.config.transport {
+            tracing::warn!("a cookie setting was given to a SessionLayer that uses a header");
+        }
+        if let Transport::Cookie(cookie) = &mut self.config.transport {
+            f(cookie);
+        }
+        self
+    }
+
+    /// The cookie's name (default `session`). A `__Host-` prefix makes browsers insist on
+    /// `Secure`, `Path=/` and no `Domain`, which pins the cookie to one host.
+    ///
+    /// # Panics
+    /// If `name` is empty or has characters a cookie name cannot have: a configuration
+    /// mistake that should stop the app at start-up.
+    pub fn cookie_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        assert!(
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)),
+            "invalid session cookie name {name:?}: use letters, digits and `-_.!#$%&'*+^`|~`"
+        );
+        self.cookie(|cookie| cookie.name = name)
+    }
+
+    /// Whether the cookie is `Secure`, sent over HTTPS only (default `true`). Turn it off
+    /// only for local development over plain HTTP.
+    pub fn secure(self, secure: bool) -> Self {
+        self.cookie(|cookie| cookie.secure = secure)
+    }
+
+    /// Whether the cookie is `HttpOnly`, hidden from JavaScript (default `true`).
+    pub fn http_only(self, http_only: bool) -> Self {
+        self.cookie(|cookie| cookie.http_only = http_only)
+    }
+
+    /// The cookie's `SameSite` (default `Lax`).
+    pub fn same_site(self, same_site: SameSite) -> Self {
+        self.cookie(|cookie| cookie.same_site = same_site)
+    }
+
+    /// The cookie's `Path` (default `/`).
+    pub fn path(self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.cookie(|cookie| cookie.path = path)
+    }
+
+    /// The cookie's `Domain` (default none: this host only).
+    pub fn domain(self, domain: impl Into<String>) -> Self {
+        let domain = domain.into();
+        self.cookie(|cookie| cookie.domain = Some(domain))
+    }
+
+    /// Whether the cookie outlives the browser session (default `false`). A persistent
+    /// cookie gets a `Max-Age` equal to the session's remaining lifetime, refreshed
+    /// whenever the session's deadline moves.
+    pub fn persistent(self, persistent: bool) -> Self {
+        self.cookie(|cookie| cookie.persistent = persistent)
+    }
+
+    /// Carries the token in the request header `name` instead of a cookie (for APIs); the
+    /// new token is sent back in the same response header when it changes, and an empty
+    /// value when the session is destroyed.
+    pub fn header(mut self, name: HeaderName) -> Self {
+        self.config.transport = Transport::Header(name);
+        self
+    }
+
+    /// Expire sessions unused for `timeout` (default 24 hours). Use refreshes the deadline
+    /// with a cheap touch, at most once per quarter of the timeout.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeouts.idle = Some(timeout);
+        self
+    }
+
+    /// No idle timeout: sessions end only by the absolute timeout, if any, or by
+    /// `destroy()`.
+    pub fn without_idle_timeout(mut self) -> Self {
+        self.config.timeouts.idle = None;
+        self
+    }
+
+    /// Expire sessions `timeout` after they started, however much they are used (default:
+    /// none).
+    pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeouts.absolute = Some(timeout);
+        self
+    }
+
+    /// Bound on the store work of each request phase (default 3 seconds): loading the
+    /// session, and committing it (all the operations of one commit share this deadline).
+    /// Past it the request gets a 503.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.config.store_timeout = timeout;
+        self
+    }
+
+    /// The clock deadlines are computed with (default: the system clock). For tests.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.config.clock = Arc::new(clock);
+        self
+    }
+
+    /// Called when a session is first stored, with its id and data.
+    pub fn on_started(mut self, hook: impl Fn(&SessionId, &T) + Send + Sync + 'static) -> Self {
+        self.config.on_started = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called when a session is deleted: by `destroy()` (once, by the request that removed
+    /// it), and by stores that observe expiry or eviction themselves (the memory store's
+    /// sweeper). Every layer using one store gets its own reports; nothing is installed on
+    /// the store until the layer is applied to a router.
+    pub fn on_deleted(mut self, hook: impl Fn(&SessionId, &T) + Send + Sync + 'static) -> Self {
+        let hook: Hook<T> = Arc::new(hook);
+        let for_store = Arc::clone(&hook);
+        let listener: RemovalListener = Arc::new(move |id, record| match record.decode::<T>() {
+            Ok(decoded) => for_store(id, &decoded.value),
+            Err(error) => tracing::warn!(
+                session = %id,
+                %error,
+                "an expired session does not decode; on_deleted not called for it"
+            ),
+        });
+        self.config.on_deleted = Some(hook);
+        self.config.removals = Some(listener);
+        self
     }
 }

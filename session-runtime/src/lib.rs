@@ -58,7 +58,7 @@
 //! | [`MemoryStore`] | process memory | development, tests, one process; sharded locks, sweeper, capacity bound |
 //! | [`CookieStore`] | the client's cookie | no server state; 4096-byte limit; cannot revoke one copied cookie before its deadline |
 //! | `RedisStore` | Redis / Redis Cluster | one hash per session keyed by a hash of the id; field-level writes |
-//! | your own | anywhere | implement [`SessionStore`] (see [`store`] for the contract and an example) |
+//! | your own | anywhere | implement [`SessionStore`](store::SessionStore) (see [`store`] for the contract and an example) |
 //!
 //! The layer's guarantees (lazy loading, at most one store read, fresh sessions for any
 //! bad token, no write when unchanged, field-level merging, timeouts, hooks, 503 on store
@@ -68,7 +68,8 @@
 //! one:
 //!
 //! ```
-//! use session_runtime::{Databag, Record};
+//! use session_runtime::Databag;
+//! use session_runtime::record::Record;
 //! # #[derive(Databag)] pub struct UserSession { pub user_id: Option<u64>, pub visits: u32 }
 //! let mut session = UserSessionHandle::new(UserSession::defaults());
 //! session.set_visits(session.visits + 1);
@@ -98,61 +99,75 @@
 //! Each stored field is encoded on its own with MessagePack under its wire key; the record
 //! carries the schema version. See [`record`] for the framing. Missing fields take their
 //! defaults and unknown keys are ignored, so adding or removing a field needs no migration.
+//!
+//! # Where things are
+//!
+//! | path | for |
+//! |---|---|
+//! | the crate root | app and handler authors: [`Databag`], [`Session`], [`SessionLayer`], the stores, [`Key`]/[`KeyRing`], [`SessionId`], [`SessionRejection`]; [`DatabagHandle`] for code generic over the session type |
+//! | [`record`] | the wire format of a session record, for store implementers |
+//! | [`store`] | the [`SessionStore`](store::SessionStore) trait and its types, for store implementers |
+//! | [`layer`] | the tower machinery behind [`SessionLayer`] |
+//! | [`clock`] | the clock deadlines are computed with, and [`ManualClock`](clock::ManualClock) for tests |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-mod backend;
-mod clock;
-mod commit;
-mod config;
+// Layers, lowest first; a module only uses modules of its own layer or below (CI checks
+// that no cycle between modules comes back; the README's "Architecture" section draws it).
+// leaves
+pub mod clock;
+mod error;
+mod id;
+// schema
+mod schema;
+// record
+mod codec;
+mod guard;
+mod migrate;
+pub mod record;
+// stores
 #[cfg(feature = "cookie-store")]
 mod cookie_store;
-mod databag;
-mod error;
-mod extract;
-mod guard;
-mod id;
-mod layer;
-pub mod record;
-mod rejection;
-mod state;
 pub mod store;
-mod tracking;
+// backend
+mod backend;
+// handle
+mod handle;
+// request
+mod commit;
+mod config;
+mod extract;
+pub mod layer;
+mod plan;
+mod rejection;
+mod slot;
 mod transport;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-#[cfg(feature = "bench-internals")]
-#[doc(hidden)]
-pub use cookie_store::bench as __bench;
-
-pub use databag::{Databag, DatabagHandle, Field};
-pub use error::{DecodeError, EncodeError};
-pub use record::{Decoded, RawField, Record, RecordField};
-pub use tracking::{ChangeSet, Tracked};
-
 pub use backend::SessionBackend;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{SameSite, SessionLayer};
 #[cfg(feature = "cookie-store")]
 pub use cookie_store::{
     generate_secret, CookieStore, Key, KeyError, KeyRing, MAX_COOKIE_BYTES, MIN_KEY_BYTES,
 };
 pub use id::{RandomnessError, SessionId};
-pub use layer::{ResponseFuture, SameSite, SessionLayer, SessionService};
 pub use rejection::SessionRejection;
+pub use schema::{ChangeSet, Databag, DatabagHandle, Field, Tracked};
+pub use store::memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg(feature = "redis")]
-pub use store::RedisStore;
-pub use store::{MemoryStore, SessionStore};
+pub use store::redis::{RedisConnectError, RedisStore};
 
 /// The session of the current request, as an axum extractor: `Session<UserSession>`.
 ///
 /// It is the handle type `#[derive(Databag)]` generates for `T` (`UserSessionHandle`):
 /// read fields with plain field access, write them with the generated setters, and manage
 /// the session with `id()`, `is_new()`, `renew()`, `destroy()`, `reset()` and
-/// `expires_at()`. Extracting it needs a [`SessionLayer<T>`] in front of the handler.
+/// `expires_at()` (inherent methods; in code generic over `T`, import [`DatabagHandle`]).
+/// Extracting it needs a [`SessionLayer<T>`] in front of the handler.
 pub type Session<T> = <T as Databag>::Handle;
 
 /// Derives [`Databag`](trait@Databag) for a struct with named fields. See the crate docs.

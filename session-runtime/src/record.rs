@@ -14,20 +14,11 @@
 use rmp::decode as rd;
 use rmp::encode as wr;
 
+pub use crate::error::{DecodeError, EncodeError};
 pub use crate::guard::MAX_DEPTH;
+pub use crate::schema::RawField;
 
-use crate::databag::Databag;
-use crate::error::{DecodeError, EncodeError};
-use crate::tracking::Tracked;
-
-/// One field of a stored record, borrowed: its wire key and its MessagePack bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawField<'a> {
-    /// The wire key.
-    pub key: &'a str,
-    /// The field's own MessagePack encoding.
-    pub value: &'a [u8],
-}
+use crate::schema::{Databag, Tracked};
 
 /// One field of a record, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use session_runtime::record::{decode_fields, decode_from_bytes, encode_to_bytes};
-use session_runtime::{Databag, DatabagHandle, DecodeError, RawField, Record, Tracked};
+use session_runtime::record::{DecodeError, RawField, Record};
+use session_runtime::{Databag, DatabagHandle, Tracked};
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Theme {
@@ -84,7 +85,7 @@ fn missing_field_takes_its_declared_default() {
 #[test]
 fn unknown_field_is_ignored() {
     let mut record = Record::encode(&sample()).unwrap();
-    record.fields.push(session_runtime::RecordField {
+    record.fields.push(session_runtime::record::RecordField {
         key: "removed_in_v2".to_owned(),
         value: vec![0xc1], // not even valid MessagePack: never looked at
     });

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use session_runtime::clock::ManualClock;
 use session_runtime::store::SessionStore;
-use session_runtime::{ManualClock, SessionId, SessionLayer};
+use session_runtime::{SessionId, SessionLayer};
 
 use crate::app::{app, TestSession};
 use crate::counting::Counting;
@@ -621,6 +622,6 @@ pub async fn websocket_greeting(server: &TestServer, cookie: &str) -> (u16, Stri
 
 /// The wall-clock time the layer uses by default.
 pub fn now() -> u64 {
-    use session_runtime::Clock;
-    session_runtime::SystemClock.now_ms()
+    use session_runtime::clock::Clock;
+    session_runtime::clock::SystemClock.now_ms()
 }

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use session_runtime::record::{Record, RecordField};
 use session_runtime::store::{CreateOutcome, SaveOutcome, SessionMeta, SessionStore};
-use session_runtime::{Record, RecordField, SessionId};
+use session_runtime::SessionId;
 
 /// Runs every check of the suite as a named `#[tokio::test]`.
 ///

@@ -10,7 +10,8 @@ use base64::Engine as _;
 use integration_tests::app::{app, TestSession};
 use integration_tests::server::{bare_client, browser, cookie_value, set_cookies, TestServer};
 use reqwest::StatusCode;
-use session_runtime::{CookieStore, Key, KeyRing, ManualClock, SessionLayer};
+use session_runtime::clock::ManualClock;
+use session_runtime::{CookieStore, Key, KeyRing, SessionLayer};
 
 fn key(byte: u8) -> Key {
     Key::from_bytes(&[byte; 64]).unwrap()

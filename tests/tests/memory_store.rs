@@ -22,7 +22,8 @@ mod memory_only {
     use integration_tests::app::{app, TestSession};
     use integration_tests::server::{browser, cookie_value, set_cookies, TestServer};
     use reqwest::StatusCode;
-    use session_runtime::{ManualClock, MemoryStore, Session, SessionId, SessionLayer};
+    use session_runtime::clock::ManualClock;
+    use session_runtime::{MemoryStore, Session, SessionId, SessionLayer};
 
     #[tokio::test]
     async fn missing_layer_rejection_says_which_layer_to_add() {
@@ -85,9 +86,10 @@ mod memory_only {
     #[tokio::test]
     async fn sweeper_expiry_fires_on_deleted() {
         let clock = ManualClock::new();
-        let store = MemoryStore::new()
-            .with_clock(clock.clone())
-            .with_sweep_interval(Duration::from_millis(10));
+        let store = MemoryStore::builder()
+            .clock(clock.clone())
+            .sweep_interval(Duration::from_millis(10))
+            .build();
         let deleted = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&deleted);
         let layer = SessionLayer::<TestSession>::new(store.clone())

@@ -79,7 +79,7 @@ mod support {
         let store = RedisStore::new(&server.url())
             .await
             .unwrap()
-            .with_command_timeout(command_timeout);
+            .command_timeout(command_timeout);
         let layer = configure(SessionLayer::<TestSession>::new(store.clone()).secure(false));
         let (router, state) = app(layer);
         Running {
@@ -108,7 +108,7 @@ mod commands {
     use std::time::Duration;
 
     use integration_tests::redis_harness::{Monitor, Monitored};
-    use session_runtime::ManualClock;
+    use session_runtime::clock::ManualClock;
 
     use super::support::*;
 
@@ -307,7 +307,7 @@ mod layout {
         let store = RedisStore::new(&server.url())
             .await
             .unwrap()
-            .with_prefix("app1:s:");
+            .prefix("app1:s:");
         let id = SessionId::generate().unwrap();
         let one_hour = Some(Duration::from_secs(3600));
         store
@@ -462,7 +462,7 @@ mod faults {
 
     use integration_tests::logs;
     use integration_tests::redis_harness::RedisServer;
-    use session_runtime::store::redis::ConnectError;
+    use session_runtime::RedisConnectError;
 
     use super::support::*;
 
@@ -634,7 +634,7 @@ mod faults {
             started.elapsed()
         );
         assert!(
-            matches!(error, ConnectError::Unreachable { .. }),
+            matches!(error, RedisConnectError::Unreachable { .. }),
             "{error:?}"
         );
         assert!(
@@ -642,6 +642,9 @@ mod faults {
             "{error}"
         );
         let error = RedisStore::new("http://nope").await.unwrap_err();
-        assert!(matches!(error, ConnectError::InvalidUrl(_)), "{error:?}");
+        assert!(
+            matches!(error, RedisConnectError::InvalidUrl(_)),
+            "{error:?}"
+        );
     }
 }

@@ -6,31 +6,55 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use session_runtime::clock::{Clock, ManualClock};
+use session_runtime::record::{Record, RecordField};
 use session_runtime::store::{CreateOutcome, SessionMeta, SessionStore};
-use session_runtime::{Clock, ManualClock, MemoryStore, Record, RecordField, SessionId};
+use session_runtime::{MemoryStore, SessionId};
 
+/// Counts the live heap bytes of each thread: the store is filled and swept on the test's
+/// thread (tokio's current-thread runtime), so other threads' allocations do not count.
 struct Counting;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // `const` `Cell` of a plain integer: no lazy initialisation and no destructor, so the
+    // allocator never allocates or registers anything itself. Signed, because a thread may
+    // free what another allocated.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+/// Adds `delta` to the current thread's live bytes; `try_with` so that thread teardown,
+/// when the counter may be gone, cannot make the allocator panic.
+fn count(delta: isize) {
+    let _ = LIVE.try_with(|live| live.set(live.get().wrapping_add(delta)));
+}
+
+/// `Layout::size` is at most `isize::MAX`.
+fn signed(size: usize) -> isize {
+    isize::try_from(size).unwrap_or(isize::MAX)
+}
+
+/// The current thread's live heap bytes (relative: only differences mean something).
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        count(signed(layout.size()));
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        count(-signed(layout.size()));
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        count(signed(new_size) - signed(layout.size()));
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -40,8 +64,8 @@ static ALLOCATOR: Counting = Counting;
 
 const MILLION: usize = 1_000_000;
 
-/// The heap counter is global: the tests of this file run one at a time so that neither
-/// measures the other's allocations.
+/// The resident set size is the process's: the tests of this file run one at a time so that
+/// neither measures the other's memory (and the two do not need the memory of both at once).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn mib(bytes: usize) -> f64 {
@@ -75,10 +99,11 @@ async fn a_million_expired_sessions_are_never_returned_and_their_memory_comes_ba
     let _serial = SERIAL.lock().await;
     let clock = ManualClock::new();
     // No sweep until the test asks: the first tick is an hour away.
-    let store = MemoryStore::new()
-        .with_clock(clock.clone())
-        .with_sweep_interval(Duration::from_secs(3600));
-    let baseline = LIVE.load(Ordering::Relaxed);
+    let store = MemoryStore::builder()
+        .clock(clock.clone())
+        .sweep_interval(Duration::from_secs(3600))
+        .build();
+    let baseline = live();
     let rss_before = rss();
     let now = clock.now_ms();
     let meta = SessionMeta {
@@ -103,7 +128,7 @@ async fn a_million_expired_sessions_are_never_returned_and_their_memory_comes_ba
             sample.push(id);
         }
     }
-    let filled = LIVE.load(Ordering::Relaxed) - baseline;
+    let filled = usize::try_from(live() - baseline).unwrap_or(0);
     let rss_peak = rss();
     eprintln!(
         "{MILLION} sessions stored in {:?}: {:.1} MiB of heap, rss +{:.1} MiB",
@@ -125,7 +150,7 @@ async fn a_million_expired_sessions_are_never_returned_and_their_memory_comes_ba
 
     let started = Instant::now();
     assert_eq!(store.sweep(), MILLION);
-    let left = LIVE.load(Ordering::Relaxed).saturating_sub(baseline);
+    let left = usize::try_from(live() - baseline).unwrap_or(0);
     eprintln!(
         "swept {MILLION} sessions in {:?}: heap back to baseline + {:.2} MiB (was + {:.1} MiB), rss +{:.1} MiB",
         started.elapsed(),

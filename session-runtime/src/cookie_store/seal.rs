@@ -119,7 +119,7 @@ pub(crate) fn seal_with_salt(
 
 /// Sealing, step 1: `version | salt | plaintext` in one buffer with room for the tag, so that
 /// encryption happens in place and nothing is copied again.
-pub(crate) fn plaintext(salt: &[u8; SALT_LEN], payload: &Payload) -> Vec<u8> {
+fn plaintext(salt: &[u8; SALT_LEN], payload: &Payload) -> Vec<u8> {
     let mut buffer = Vec::with_capacity(HEADER_LEN + payload.record.len() + 64 + TAG_LEN);
     buffer.push(FORMAT_VERSION);
     buffer.extend_from_slice(salt);
@@ -129,7 +129,7 @@ pub(crate) fn plaintext(salt: &[u8; SALT_LEN], payload: &Payload) -> Vec<u8> {
 
 /// Sealing, step 2: encrypts the plaintext of a buffer made by [`plaintext`] in place, under
 /// the key derived for its salt, and appends the tag.
-pub(crate) fn encrypt(key: &Key, purpose: &str, buffer: &mut Vec<u8>) -> Result<(), SealError> {
+fn encrypt(key: &Key, purpose: &str, buffer: &mut Vec<u8>) -> Result<(), SealError> {
     if buffer.len() < HEADER_LEN {
         return Err(SealError::Encrypt);
     }
@@ -145,7 +145,7 @@ pub(crate) fn encrypt(key: &Key, purpose: &str, buffer: &mut Vec<u8>) -> Result<
 }
 
 /// Sealing, step 3: the token.
-pub(crate) fn base64(raw: &[u8]) -> String {
+fn base64(raw: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
 
@@ -173,7 +173,7 @@ pub(crate) fn open(keys: &KeyRing, purpose: &str, token: &str, now_ms: u64) -> O
 }
 
 /// Opening, step 1: the raw bytes of a token of plausible size, encoding and version.
-pub(crate) fn unframe(token: &str) -> Option<Vec<u8>> {
+fn unframe(token: &str) -> Option<Vec<u8>> {
     // Checked before any decoding, so a huge value costs nothing.
     if token.len() > MAX_COOKIE_BYTES {
         return None;
@@ -188,7 +188,7 @@ pub(crate) fn unframe(token: &str) -> Option<Vec<u8>> {
 /// Opening, step 2: decrypts raw token bytes (as checked by [`unframe`]) in place with the
 /// first key of the ring that opens them, and returns that key's index. The plaintext is
 /// then [`plaintext_of`] the bytes.
-pub(crate) fn decrypt(keys: &KeyRing, purpose: &str, raw: &mut [u8]) -> Option<usize> {
+fn decrypt(keys: &KeyRing, purpose: &str, raw: &mut [u8]) -> Option<usize> {
     if raw.len() < HEADER_LEN + TAG_LEN {
         return None;
     }
@@ -224,7 +224,7 @@ pub(crate) fn decrypt(keys: &KeyRing, purpose: &str, raw: &mut [u8]) -> Option<u
 }
 
 /// The plaintext part of token bytes decrypted by [`decrypt`].
-pub(crate) fn plaintext_of(raw: &[u8]) -> Option<&[u8]> {
+fn plaintext_of(raw: &[u8]) -> Option<&[u8]> {
     raw.get(HEADER_LEN..raw.len().checked_sub(TAG_LEN)?)
 }
 
@@ -251,9 +251,7 @@ fn write_optional(out: &mut Vec<u8>, value: Option<u64>) {
 }
 
 /// Parses a plaintext: the id, the deadlines, and where the record lies in `plaintext`.
-pub(crate) fn decode_plaintext(
-    plaintext: &[u8],
-) -> Option<(SessionId, SessionMeta, core::ops::Range<usize>)> {
+fn decode_plaintext(plaintext: &[u8]) -> Option<(SessionId, SessionMeta, core::ops::Range<usize>)> {
     let mut input = plaintext;
     if rd::read_array_len(&mut input).ok()? != 5 {
         return None;

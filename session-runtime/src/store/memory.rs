@@ -16,6 +16,7 @@ const SHARDS: usize = 64;
 const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 type Shard = RwLock<HashMap<SessionId, Loaded>>;
+type WeakListener = Weak<dyn Fn(&SessionId, &Record) + Send + Sync>;
 
 /// Sessions kept in this process's memory: for development, tests, and single-process apps.
 ///
@@ -23,10 +24,10 @@ type Shard = RwLock<HashMap<SessionId, Loaded>>;
 ///   own read-write lock, so requests for different sessions rarely wait for each other.
 /// - **Expired sessions are never returned**, even before they are swept.
 /// - **A background sweeper** (every 60 s by default, see
-///   [`with_sweep_interval`](Self::with_sweep_interval)) removes expired sessions and
+///   [`MemoryStoreBuilder::sweep_interval`]) removes expired sessions and
 ///   reports each to the layer's `on_deleted` hook. It starts with the first store
 ///   operation inside a Tokio runtime and stops when the last clone of the store is dropped.
-/// - **Optional capacity bound** ([`with_max_sessions`](Self::with_max_sessions)): when a
+/// - **Optional capacity bound** ([`MemoryStoreBuilder::max_sessions`]): when a
 ///   shard is full, creating a session first drops expired ones, then evicts the session
 ///   closest to expiry in that shard (reported to `on_deleted` too).
 ///
@@ -42,7 +43,8 @@ struct Inner {
     max_per_shard: Option<usize>,
     sweep_interval: Duration,
     clock: Arc<dyn Clock>,
-    listener: RwLock<Option<RemovalListener>>,
+    /// The layers' `on_deleted` reports, held weakly: each ends with its layer.
+    listeners: RwLock<Vec<WeakListener>>,
     sweeper: std::sync::OnceLock<tokio::task::AbortHandle>,
 }
 
@@ -51,6 +53,63 @@ impl Drop for Inner {
         if let Some(sweeper) = self.sweeper.get() {
             sweeper.abort();
         }
+    }
+}
+
+/// The settings of a new [`MemoryStore`]; see [`MemoryStore::builder`].
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `.build()`"]
+pub struct MemoryStoreBuilder {
+    max_sessions: Option<usize>,
+    sweep_interval: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl MemoryStoreBuilder {
+    /// Bounds the number of sessions, approximately: the bound is enforced per shard
+    /// (`max / 64`, at least 1). When a shard is full, creating a session first drops
+    /// expired ones, then evicts the one closest to expiry (reported to `on_deleted`).
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = Some(max);
+        self
+    }
+
+    /// How often the sweeper removes expired sessions (default 60 seconds).
+    pub fn sweep_interval(mut self, interval: Duration) -> Self {
+        self.sweep_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The clock the sweeper judges expiry by (default: the system clock; the layer passes
+    /// its own time to each operation). For tests.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The store, empty.
+    #[must_use]
+    pub fn build(self) -> MemoryStore {
+        let shards = (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect();
+        MemoryStore {
+            inner: Arc::new(Inner {
+                shards,
+                max_per_shard: self.max_sessions.map(|max| max.div_ceil(SHARDS).max(1)),
+                sweep_interval: self.sweep_interval,
+                clock: self.clock,
+                listeners: RwLock::new(Vec::new()),
+                sweeper: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for MemoryStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStoreBuilder")
+            .field("max_sessions", &self.max_sessions)
+            .field("sweep_interval", &self.sweep_interval)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,56 +130,33 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store without a capacity bound, swept every 60 seconds.
+    /// An empty store without a capacity bound, swept every 60 seconds. See
+    /// [`builder`](Self::builder) for the settings.
     #[must_use]
     pub fn new() -> Self {
-        Self::build(None, DEFAULT_SWEEP_INTERVAL, Arc::new(SystemClock))
+        Self::builder().build()
     }
 
-    fn build(max_sessions: Option<usize>, sweep_interval: Duration, clock: Arc<dyn Clock>) -> Self {
-        let shards = (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect();
-        Self {
-            inner: Arc::new(Inner {
-                shards,
-                max_per_shard: max_sessions.map(|max| max.div_ceil(SHARDS).max(1)),
-                sweep_interval,
-                clock,
-                listener: RwLock::new(None),
-                sweeper: std::sync::OnceLock::new(),
-            }),
+    /// The settings of a new store:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_runtime::MemoryStore;
+    ///
+    /// let store = MemoryStore::builder()
+    ///     .max_sessions(100_000)
+    ///     .sweep_interval(Duration::from_secs(30))
+    ///     .build();
+    /// ```
+    ///
+    /// Settings are given before the store exists, so that every clone of a store shares
+    /// one set of sessions and one configuration.
+    pub fn builder() -> MemoryStoreBuilder {
+        MemoryStoreBuilder {
+            max_sessions: None,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            clock: Arc::new(SystemClock),
         }
-    }
-
-    fn rebuild(
-        self,
-        f: impl FnOnce(&mut Option<usize>, &mut Duration, &mut Arc<dyn Clock>),
-    ) -> Self {
-        let mut max = self.inner.max_per_shard.map(|per_shard| per_shard * SHARDS);
-        let mut interval = self.inner.sweep_interval;
-        let mut clock = Arc::clone(&self.inner.clock);
-        f(&mut max, &mut interval, &mut clock);
-        Self::build(max, interval, clock)
-    }
-
-    /// Bounds the number of sessions, approximately: the bound is enforced per shard
-    /// (`max / 64`, at least 1). Call it before the store is used: it starts an empty store.
-    #[must_use]
-    pub fn with_max_sessions(self, max: usize) -> Self {
-        self.rebuild(|m, _, _| *m = Some(max))
-    }
-
-    /// How often the sweeper removes expired sessions. Call it before the store is used: it
-    /// starts an empty store.
-    #[must_use]
-    pub fn with_sweep_interval(self, interval: Duration) -> Self {
-        self.rebuild(|_, i, _| *i = interval.max(Duration::from_millis(1)))
-    }
-
-    /// The clock the sweeper judges expiry by (the layer passes its own time to each
-    /// operation). Call it before the store is used: it starts an empty store.
-    #[must_use]
-    pub fn with_clock(self, clock: impl Clock) -> Self {
-        self.rebuild(|_, _, c| *c = Arc::new(clock))
     }
 
     /// How many sessions are held, expired ones not yet swept included.
@@ -211,18 +247,21 @@ impl Inner {
         &self.shards[usize::from(bytes[0]) % SHARDS]
     }
 
-    fn listener(&self) -> Option<RemovalListener> {
-        self.listener
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The listeners still alive, dropping the others from the list.
+    fn listeners(&self) -> Vec<RemovalListener> {
+        let mut listeners = self
+            .listeners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.retain(|listener| listener.strong_count() > 0);
+        listeners.iter().filter_map(Weak::upgrade).collect()
     }
 
     fn report(&self, removed: Vec<(SessionId, Record)>) {
         if removed.is_empty() {
             return;
         }
-        if let Some(listener) = self.listener() {
+        for listener in self.listeners() {
             for (id, record) in &removed {
                 listener(id, record);
             }
@@ -358,12 +397,19 @@ impl SessionStore for MemoryStore {
         Ok(write(self.shard(id)).remove(id).is_some())
     }
 
-    fn set_removal_listener(&self, listener: RemovalListener) {
-        *self
+    fn subscribe_removals(&self, listener: &RemovalListener) {
+        let mut listeners = self
             .inner
-            .listener
+            .listeners
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.retain(|held| held.strong_count() > 0);
+        if !listeners.iter().any(|held| {
+            held.upgrade()
+                .is_some_and(|held| Arc::ptr_eq(&held, listener))
+        }) {
+            listeners.push(Arc::downgrade(listener));
+        }
     }
 }
 
@@ -397,7 +443,9 @@ mod tests {
 
     #[tokio::test]
     async fn sweeper_stops_when_the_store_is_dropped() {
-        let store = MemoryStore::new().with_sweep_interval(Duration::from_millis(5));
+        let store = MemoryStore::builder()
+            .sweep_interval(Duration::from_millis(5))
+            .build();
         let id = SessionId::generate().unwrap();
         store
             .create(&id, &Record::default(), &meta(0, None), 0)
@@ -418,14 +466,16 @@ mod tests {
     #[tokio::test]
     async fn sweeper_removes_expired_sessions_and_reports_them() {
         let clock = ManualClock::at_ms(1_000);
-        let store = MemoryStore::new()
-            .with_clock(clock.clone())
-            .with_sweep_interval(Duration::from_millis(5));
+        let store = MemoryStore::builder()
+            .clock(clock.clone())
+            .sweep_interval(Duration::from_millis(5))
+            .build();
         let removed = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = Arc::clone(&removed);
-        store.set_removal_listener(Arc::new(move |id, _record| {
+        let listener: RemovalListener = Arc::new(move |id, _record| {
             sink.lock().unwrap().push(id.clone());
-        }));
+        });
+        store.subscribe_removals(&listener);
         let short = SessionId::generate().unwrap();
         let long = SessionId::generate().unwrap();
         let record = Record::default();
@@ -451,10 +501,12 @@ mod tests {
     #[tokio::test]
     async fn capacity_bound_evicts_the_session_closest_to_expiry() {
         // 64 sessions over 64 shards: one per shard.
-        let store = MemoryStore::new().with_max_sessions(64);
+        let store = MemoryStore::builder().max_sessions(64).build();
         let removed = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = Arc::clone(&removed);
-        store.set_removal_listener(Arc::new(move |id, _| sink.lock().unwrap().push(id.clone())));
+        let listener: RemovalListener =
+            Arc::new(move |id, _| sink.lock().unwrap().push(id.clone()));
+        store.subscribe_removals(&listener);
         let mut ids = Vec::new();
         for i in 0..2_000u64 {
             let id = SessionId::generate().unwrap();
@@ -469,5 +521,62 @@ mod tests {
         // The newest session is always kept: eviction picks the one expiring soonest.
         let last = ids.last().unwrap();
         assert!(store.load(last, 0).await.unwrap().is_some());
+    }
+}
+
+#[cfg(test)]
+mod listener_tests {
+    use super::*;
+
+    fn expired_session(store: &MemoryStore) {
+        let id = SessionId::generate().unwrap();
+        let meta = SessionMeta {
+            created_ms: 0,
+            expires_ms: Some(1),
+            absolute_ms: None,
+        };
+        let mut map = write(store.shard(&id));
+        map.insert(
+            id,
+            Loaded {
+                record: Record::default(),
+                meta,
+            },
+        );
+    }
+
+    fn counter() -> (RemovalListener, Arc<std::sync::atomic::AtomicUsize>) {
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let sink = Arc::clone(&count);
+        let listener: RemovalListener = Arc::new(move |_, _| {
+            sink.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        (listener, count)
+    }
+
+    #[test]
+    fn every_subscribed_listener_hears_each_removal_once() {
+        let store = MemoryStore::new();
+        let (first, first_count) = counter();
+        let (second, second_count) = counter();
+        store.subscribe_removals(&first);
+        store.subscribe_removals(&first); // a layer is applied once per route
+        store.clone().subscribe_removals(&second); // clones share the listeners
+        expired_session(&store);
+        assert_eq!(store.sweep(), 1);
+        assert_eq!(first_count.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(second_count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_dropped_listener_is_no_longer_called_or_held() {
+        let store = MemoryStore::new();
+        let (listener, count) = counter();
+        store.subscribe_removals(&listener);
+        drop(listener);
+        expired_session(&store);
+        assert_eq!(store.sweep(), 1);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert!(store.inner.listeners.read().unwrap().is_empty());
     }
 }

@@ -13,8 +13,8 @@
 //! | [`take`](SessionStore::take) | remove the session and return what it held, in one atomic step (`None` if it was gone or expired) |
 //! | [`delete`](SessionStore::delete) | remove the session; say whether there was one |
 //!
-//! Implementations: [`MemoryStore`] (this process's memory) and, with the feature `redis`,
-//! `RedisStore` (Redis or Redis Cluster, see the `redis` module).
+//! Implementations: [`MemoryStore`](crate::MemoryStore) (this process's memory) and, with the
+//! feature `redis`, `RedisStore` (Redis or Redis Cluster).
 //!
 //! Writing a custom store:
 //!
@@ -22,7 +22,8 @@
 //! use std::collections::HashMap;
 //! use std::sync::Mutex;
 //! use session_runtime::store::{CreateOutcome, Loaded, SaveOutcome, SessionMeta, SessionStore, StoreError};
-//! use session_runtime::{Record, SessionId};
+//! use session_runtime::record::Record;
+//! use session_runtime::SessionId;
 //!
 //! /// One mutex around a map: simple, correct, not fast.
 //! #[derive(Default)]
@@ -74,21 +75,15 @@
 //! }
 //! ```
 
-mod erased;
-pub mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "redis")]
-pub mod redis;
+pub(crate) mod redis;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use crate::id::SessionId;
 use crate::record::Record;
-
-#[cfg(feature = "redis")]
-pub use self::redis::RedisStore;
-pub(crate) use erased::ErasedStore;
-pub use memory::MemoryStore;
 
 /// When a session was created and when it expires, in milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -169,7 +164,8 @@ impl StoreError {
 }
 
 /// Called by a store for each session it removes by itself (expiry, capacity eviction),
-/// with the session's id and last record. The layer installs one to run `on_deleted`.
+/// with the session's id and last record. A layer with an `on_deleted` hook subscribes one
+/// (see [`SessionStore::subscribe_removals`]).
 pub type RemovalListener = Arc<dyn Fn(&SessionId, &Record) + Send + Sync>;
 
 /// Server-side storage of sessions. See the [module docs](self) for the contract of each
@@ -232,9 +228,15 @@ pub trait SessionStore: Send + Sync + 'static {
     /// once even when two requests destroy it.
     fn delete(&self, id: &SessionId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Installs the listener for sessions the store removes by itself. Stores that cannot
-    /// observe expiry (most external databases) keep the default, which ignores it.
-    fn set_removal_listener(&self, listener: RemovalListener) {
+    /// Subscribes `listener` to the sessions the store removes by itself (expiry sweeps,
+    /// capacity eviction). A `SessionLayer` with an `on_deleted` hook calls it when the layer
+    /// is applied to a router; every layer using the store gets its own reports.
+    ///
+    /// A store should keep only a weak reference (`Arc::downgrade`), so that a listener ends
+    /// with the last layer holding it, and ignore a listener it already holds
+    /// (`Arc::ptr_eq`): a layer is applied once per route. Stores that cannot observe
+    /// expiry (most external databases) keep the default, which ignores it.
+    fn subscribe_removals(&self, listener: &RemovalListener) {
         let _ = listener;
     }
 }

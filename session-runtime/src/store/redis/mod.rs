@@ -1,37 +1,4 @@
 //! [`RedisStore`]: sessions in Redis or Redis Cluster (feature `redis`).
-//!
-//! # Layout
-//!
-//! Each session is one Redis hash under `<prefix><hex SHA-256 of the id>` (default prefix
-//! `session:`), so a dump of Redis holds no usable token. The hash has one field per stored
-//! [`Databag`](crate::Databag) field (its wire key, holding the field's MessagePack bytes)
-//! and four meta fields: `__v` (schema version), `__c` (created), `__e` (idle deadline) and
-//! `__a` (absolute deadline), times in milliseconds since the Unix epoch. Redis expires the
-//! key at the session's deadline, so abandoned sessions clean themselves up.
-//!
-//! # Round trips per request
-//!
-//! | the handler | Redis commands |
-//! |---|---|
-//! | ignores the session | none |
-//! | reads it | one `HGETALL` |
-//! | changes fields | `HGETALL`, then one `EVALSHA` writing only the changed fields, the meta and the expiry |
-//! | reads it after a quarter of the idle timeout | `HGETALL`, then one `EVALSHA` that updates the meta and the expiry only |
-//! | destroys it | `HGETALL`, then `DEL` |
-//!
-//! `create`, `save` and `touch` are Lua scripts (one `EVALSHA` each: atomic, one key, so
-//! cluster-safe): creating never overwrites a live session, and saving or touching never
-//! re-creates a session that was deleted or expired in the meantime. The scripts are loaded
-//! when the store connects; after a Redis restart the first call of each script reloads it.
-//!
-//! # Faults
-//!
-//! Every operation is bounded by the store's command timeout (default 2 seconds, see
-//! [`RedisStore::with_command_timeout`]); a failure or a timeout is logged and becomes a
-//! [`StoreError`], which the layer answers with an opaque 503. The connection is
-//! re-established by itself when Redis is back. A key that holds something other than a
-//! session written by this store (another type, missing or garbled meta fields) is treated
-//! as no session, with a warning: the visitor gets a fresh session.
 
 mod layout;
 mod scripts;
@@ -72,16 +39,47 @@ const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 /// // Fails here, with the address, when Redis cannot be reached at start-up.
 /// let store = RedisStore::new("redis://127.0.0.1:6379")
 ///     .await?
-///     .with_prefix("myapp:session:")
-///     .with_command_timeout(Duration::from_millis(500));
+///     .prefix("myapp:session:")
+///     .command_timeout(Duration::from_millis(500));
 /// let app: Router = Router::new()
 ///     .route("/", get(index))
 ///     .layer(SessionLayer::<Visits>::new(store));
 /// # Ok(()) }
 /// ```
 ///
-/// See the [module docs](self) for the layout in Redis and the commands each request
-/// costs.
+/// # Layout
+///
+/// Each session is one Redis hash under `<prefix><hex SHA-256 of the id>` (default prefix
+/// `session:`), so a dump of Redis holds no usable token. The hash has one field per stored
+/// [`Databag`](crate::Databag) field (its wire key, holding the field's MessagePack bytes)
+/// and four meta fields: `__v` (schema version), `__c` (created), `__e` (idle deadline) and
+/// `__a` (absolute deadline), times in milliseconds since the Unix epoch. Redis expires the
+/// key at the session's deadline, so abandoned sessions clean themselves up.
+///
+/// # Round trips per request
+///
+/// | the handler | Redis commands |
+/// |---|---|
+/// | ignores the session | none |
+/// | reads it | one `HGETALL` |
+/// | changes fields | `HGETALL`, then one `EVALSHA` writing only the changed fields, the meta and the expiry |
+/// | reads it after a quarter of the idle timeout | `HGETALL`, then one `EVALSHA` that updates the meta and the expiry only |
+/// | destroys it | `HGETALL`, then `DEL` |
+/// | renews it (`renew()`) | `HGETALL`, then one `EVALSHA` creating the new id and one taking the old (a script that reads and deletes it atomically) |
+///
+/// `create`, `save` and `touch` are Lua scripts (one `EVALSHA` each: atomic, one key, so
+/// cluster-safe): creating never overwrites a live session, and saving or touching never
+/// re-creates a session that was deleted or expired in the meantime. The scripts are loaded
+/// when the store connects; after a Redis restart the first call of each script reloads it.
+///
+/// # Faults
+///
+/// Every operation is bounded by the store's command timeout (default 2 seconds, see
+/// [`RedisStore::command_timeout`]); a failure or a timeout is logged and becomes a
+/// [`StoreError`], which the layer answers with an opaque 503. The connection is
+/// re-established by itself when Redis is back. A key that holds something other than a
+/// session written by this store (another type, missing or garbled meta fields) is treated
+/// as no session, with a warning: the visitor gets a fresh session.
 ///
 /// **Client.** Built on the [`redis`](https://docs.rs/redis) crate: a single server goes
 /// through its `ConnectionManager` (one multiplexed connection, re-established in the
@@ -102,7 +100,7 @@ pub struct RedisStore {
 /// Connecting to Redis failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConnectError {
+pub enum RedisConnectError {
     /// A URL did not parse as a Redis URL (`redis://host:port/db`, `rediss://..` or
     /// `unix://..`).
     #[error("invalid Redis URL")]
@@ -181,12 +179,12 @@ impl RedisStore {
     /// start-up; later outages are survived: the store reconnects by itself.
     ///
     /// # Errors
-    /// [`ConnectError::InvalidUrl`] if `url` does not parse, [`ConnectError::Unreachable`]
+    /// [`RedisConnectError::InvalidUrl`] if `url` does not parse, [`RedisConnectError::Unreachable`]
     /// if Redis does not answer.
-    pub async fn new(url: &str) -> Result<Self, ConnectError> {
-        let client = redis::Client::open(url).map_err(ConnectError::InvalidUrl)?;
+    pub async fn new(url: &str) -> Result<Self, RedisConnectError> {
+        let client = redis::Client::open(url).map_err(RedisConnectError::InvalidUrl)?;
         let address = client.get_connection_info().addr().to_string();
-        let unreachable = |source| ConnectError::Unreachable {
+        let unreachable = |source| RedisConnectError::Unreachable {
             address: address.clone(),
             source,
         };
@@ -211,7 +209,7 @@ impl RedisStore {
     /// [`new`](Self::new)); the client discovers the others and follows slot moves.
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), session_runtime::store::redis::ConnectError> {
+    /// # async fn run() -> Result<(), session_runtime::RedisConnectError> {
     /// let store = session_runtime::RedisStore::cluster([
     ///     "redis://10.0.0.1:6379",
     ///     "redis://10.0.0.2:6379",
@@ -222,9 +220,9 @@ impl RedisStore {
     /// ```
     ///
     /// # Errors
-    /// [`ConnectError::InvalidUrl`] if a URL does not parse, [`ConnectError::Unreachable`]
+    /// [`RedisConnectError::InvalidUrl`] if a URL does not parse, [`RedisConnectError::Unreachable`]
     /// if no node answers.
-    pub async fn cluster<I>(nodes: I) -> Result<Self, ConnectError>
+    pub async fn cluster<I>(nodes: I) -> Result<Self, RedisConnectError>
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
@@ -236,11 +234,11 @@ impl RedisStore {
         let mut addresses = Vec::with_capacity(nodes.len());
         for node in &nodes {
             let info = redis::IntoConnectionInfo::into_connection_info(node.as_str())
-                .map_err(ConnectError::InvalidUrl)?;
+                .map_err(RedisConnectError::InvalidUrl)?;
             addresses.push(info.addr().to_string());
         }
         let address = addresses.join(", ");
-        let unreachable = |source| ConnectError::Unreachable {
+        let unreachable = |source| RedisConnectError::Unreachable {
             address: address.clone(),
             source,
         };
@@ -248,7 +246,7 @@ impl RedisStore {
             .connection_timeout(DEFAULT_COMMAND_TIMEOUT)
             .retries(3)
             .build()
-            .map_err(ConnectError::InvalidUrl)?;
+            .map_err(RedisConnectError::InvalidUrl)?;
         let cluster = client.get_async_connection().await.map_err(unreachable)?;
         let mut connection = Connection::Cluster(cluster);
         load_scripts(&mut connection).await.map_err(unreachable)?;
@@ -267,7 +265,7 @@ impl RedisStore {
     /// their sessions apart with different prefixes. On a cluster, a prefix with a hash tag
     /// such as `{sessions}:` would put every session in one slot: avoid that.
     #[must_use]
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into().into();
         self
     }
@@ -275,7 +273,7 @@ impl RedisStore {
     /// The longest any store operation may take, including waiting for a reconnection
     /// (default 2 seconds). Past it the operation fails with [`StoreError::Timeout`].
     #[must_use]
-    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
         self
     }

@@ -1,11 +1,28 @@
-//! The [`Databag`] trait: what `#[derive(Databag)]` implements for a session struct.
+//! The schema of session data: the [`Databag`] trait `#[derive(Databag)]` implements, the
+//! description of its fields, per-field change tracking, and the [`DatabagHandle`] trait of
+//! the handle type the derive generates.
+//!
+//! This is the lowest layer of the runtime that knows about session data: it names no store,
+//! no request and no wire framing (a record's fields arrive as [`RawField`]s).
+
+mod tracking;
 
 use core::ops::Deref;
+use std::time::SystemTime;
 
-use crate::__private::Core;
 use crate::error::{DecodeError, EncodeError};
-use crate::record::RawField;
-use crate::tracking::Tracked;
+use crate::id::SessionId;
+
+pub use tracking::{ChangeSet, Tracked};
+
+/// One field of a stored record, borrowed: its wire key and its MessagePack bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawField<'a> {
+    /// The wire key.
+    pub key: &'a str,
+    /// The field's own MessagePack encoding.
+    pub value: &'a [u8],
+}
 
 /// One stored field of a [`Databag`]: its Rust name and the key it has on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,12 +103,29 @@ pub trait Databag: Sized + Send + Sync + 'static {
     }
 }
 
-/// The handle type `#[derive(Databag)]` generates next to a session struct.
+/// The handle type `#[derive(Databag)]` generates next to a session struct
+/// (`UserSessionHandle`); `Session<T>` is `T`'s handle.
 ///
-/// Handlers use the handle's inherent, generated methods (`set_<field>`, `<field>_mut`,
-/// `update_<field>`); this trait is for code that is generic over any session type, such as
-/// stores and the layer. Reads go through `Deref<Target = Data>`; the handle has no
-/// `DerefMut`, so a field cannot be assigned without the change being recorded.
+/// Handlers need no import: the handle has the same methods as inherent ones, generated with
+/// the setters (`set_<field>`, `<field>_mut`, `update_<field>`). Import this trait in code
+/// that is generic over the session type:
+///
+/// ```
+/// use session_runtime::{Databag, DatabagHandle, Session};
+///
+/// /// Works for any session type: fixation defence after a privilege change.
+/// fn elevate<T: Databag>(session: &mut Session<T>) {
+///     if !session.is_new() {
+///         session.renew();
+///     }
+/// }
+/// # #[derive(Databag)] struct Visits { count: u32 }
+/// # let mut session = VisitsHandle::new(Visits { count: 1 });
+/// # elevate::<Visits>(&mut session);
+/// ```
+///
+/// Reads go through `Deref<Target = Data>`; there is no `DerefMut`, so a field cannot be
+/// assigned without the change being recorded.
 ///
 /// Why a generated type rather than one generic runtime type: methods found directly on the
 /// receiver's own type get two-phase borrows, so `session.set_visits(session.visits + 1)`
@@ -101,34 +135,41 @@ pub trait DatabagHandle: Deref<Target = Self::Data> + Sized + Send + 'static {
     /// The session data type.
     type Data: Databag<Handle = Self>;
 
-    #[doc(hidden)]
-    fn __from_core(core: Core<Self::Data>) -> Self;
-    #[doc(hidden)]
-    fn __core(&self) -> &Core<Self::Data>;
-    #[doc(hidden)]
-    fn __core_mut(&mut self) -> &mut Core<Self::Data>;
-    #[doc(hidden)]
-    fn __into_core(self) -> Core<Self::Data>;
-
     /// Wraps tracked session data in a handle that no session layer manages (for unit tests
-    /// of code that takes a handle).
-    fn from_tracked(tracked: Tracked<Self::Data>) -> Self {
-        Self::__from_core(Core::new(tracked))
-    }
+    /// of code that takes a handle). Its id is random, it is new, and nothing it does is
+    /// stored.
+    fn from_tracked(tracked: Tracked<Self::Data>) -> Self;
 
     /// The tracked session data: the value and which fields changed.
-    fn tracked(&self) -> &Tracked<Self::Data> {
-        self.__core().tracked()
-    }
+    fn tracked(&self) -> &Tracked<Self::Data>;
 
     /// Mutable access to the tracked data. [`Tracked`] has no `DerefMut`, so this cannot
     /// change a field without recording it.
-    fn tracked_mut(&mut self) -> &mut Tracked<Self::Data> {
-        self.__core_mut().tracked_mut()
-    }
+    fn tracked_mut(&mut self) -> &mut Tracked<Self::Data>;
 
-    /// Unwraps the tracked session data.
-    fn into_tracked(self) -> Tracked<Self::Data> {
-        self.__into_core().into_tracked()
-    }
+    /// Unwraps the tracked session data. Inside a request, a handle taken apart this way
+    /// gives nothing back to the layer: none of its changes are saved.
+    fn into_tracked(self) -> Tracked<Self::Data>;
+
+    /// The session id. `Display` prints a fingerprint, not the token. After
+    /// [`renew`](Self::renew), the new id.
+    fn id(&self) -> &SessionId;
+
+    /// Whether the session did not exist before this request (it is stored only once
+    /// something is written to it).
+    fn is_new(&self) -> bool;
+
+    /// Gives the session a new id when the request commits; the old id stops working. Call
+    /// it whenever privileges change (login), against session fixation.
+    fn renew(&mut self);
+
+    /// Ends the session when the request commits: the record is deleted and the client told
+    /// to forget its token. Later writes in this request are not saved.
+    fn destroy(&mut self);
+
+    /// Puts every field back to its default (all marked changed).
+    fn reset(&mut self);
+
+    /// When the session expires if it is not used again (`None` without timeouts).
+    fn expires_at(&self) -> Option<SystemTime>;
 }

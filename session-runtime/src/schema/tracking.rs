@@ -3,7 +3,7 @@
 use core::fmt;
 use core::ops::Deref;
 
-use crate::databag::{Databag, Field};
+use super::{Databag, Field};
 
 /// A set of field indices, one bit per stored field of a [`Databag`].
 ///

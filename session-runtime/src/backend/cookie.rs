@@ -1,0 +1,127 @@
+//! The backend for [`CookieStore`]: the client holds the whole session, sealed; every write
+//! seals the full record again, and there is no server state to change.
+
+use std::sync::Arc;
+
+use super::{decoded, Applied, Backend, BoxFuture, CommitError, Ctx, Found, Plan, Token};
+use super::{sealed::IntoBackend, TokenUpdate};
+use crate::cookie_store::{open, seal, CookieStore, Payload, MAX_COOKIE_BYTES};
+use crate::id::SessionId;
+use crate::schema::{Databag, Tracked};
+use crate::store::{RemovalListener, SessionMeta, StoreError};
+
+/// The sealed cookie would not fit in a browser's cookie jar.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the sealed session cookie would be {size} bytes, over the {limit}-byte limit of \
+     browsers; keep less data in the session or use a server-side store"
+)]
+struct TooLarge {
+    size: usize,
+    limit: usize,
+}
+
+impl IntoBackend for CookieStore {
+    #[allow(private_interfaces)]
+    fn into_backend<T: Databag>(self) -> Arc<dyn Backend<T>> {
+        Arc::new(self)
+    }
+}
+
+impl<T: Databag> Backend<T> for CookieStore {
+    fn load<'a>(
+        &'a self,
+        token: &'a str,
+        purpose: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<Found<T>>, StoreError>> {
+        // No I/O: answered at the first poll.
+        let found = open(&self.keys, purpose, token, now).and_then(|opened| {
+            let payload = opened.payload;
+            let record = crate::record::decode_from_bytes::<T>(&payload.record);
+            decoded(payload.id, payload.meta, record, opened.with_old_key)
+        });
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn apply<'a>(
+        &'a self,
+        plan: Plan,
+        tracked: &'a Tracked<T>,
+        ctx: &'a Ctx<'a>,
+    ) -> BoxFuture<'a, Result<Applied, CommitError>> {
+        Box::pin(std::future::ready(self.apply_now(plan, tracked, ctx)))
+    }
+
+    fn subscribe_removals(&self, _listener: &RemovalListener) {
+        // Cookies expire on the client: there is nothing to observe.
+    }
+}
+
+impl CookieStore {
+    fn apply_now<T: Databag>(
+        &self,
+        plan: Plan,
+        tracked: &Tracked<T>,
+        ctx: &Ctx<'_>,
+    ) -> Result<Applied, CommitError> {
+        let (id, meta, started) = match plan {
+            Plan::Nothing => return Ok(Applied::token(TokenUpdate::Keep)),
+            Plan::Destroy { stored, forget } => {
+                return Ok(Applied {
+                    token: if forget {
+                        TokenUpdate::Forget
+                    } else {
+                        TokenUpdate::Keep
+                    },
+                    started: None,
+                    // The cookie held the session: telling the client to forget it is the
+                    // deletion.
+                    deleted: stored,
+                });
+            }
+            Plan::Create { id, meta } => (id, meta, true),
+            Plan::Save { id, meta } | Plan::Touch { id, meta } => (id, meta, false),
+            Plan::Renew { to, meta, .. } => {
+                let to = match to {
+                    Some(to) => to,
+                    None => SessionId::generate()?,
+                };
+                (to, meta, false)
+            }
+        };
+        let token = self.seal_session(&id, meta, tracked, ctx.purpose)?;
+        Ok(Applied {
+            token: TokenUpdate::Send {
+                token: Token::Text(token),
+                expires_ms: meta.expires_ms,
+            },
+            started: started.then_some(id),
+            deleted: None,
+        })
+    }
+
+    /// The whole session sealed for `purpose`, refused when it would not fit in a cookie.
+    fn seal_session<T: Databag>(
+        &self,
+        id: &SessionId,
+        meta: SessionMeta,
+        tracked: &Tracked<T>,
+        purpose: &str,
+    ) -> Result<String, CommitError> {
+        let payload = Payload {
+            id: id.clone(),
+            meta,
+            record: crate::record::encode_to_bytes(tracked.get())?,
+        };
+        let token = seal(&self.keys, purpose, &payload).map_err(CommitError::internal)?;
+        let size = purpose.len() + 1 + token.len();
+        if size > MAX_COOKIE_BYTES {
+            return Err(CommitError::internal(TooLarge {
+                size,
+                limit: MAX_COOKIE_BYTES,
+            }));
+        }
+        Ok(token)
+    }
+}

@@ -1,0 +1,294 @@
+//! Where a layer keeps its sessions, behind one internal trait: [`Backend`] loads the session
+//! a token names and applies a [`Plan`] (the store operations one commit needs), saying which
+//! token to send back. Two implementations: any [`SessionStore`] (the client holds an id),
+//! and the cookie store (the client holds the sealed session).
+//!
+//! The request path above this module never asks which kind of backend it has.
+
+#[cfg(feature = "cookie-store")]
+mod cookie;
+mod server;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::id::SessionId;
+use crate::schema::{Databag, Tracked};
+use crate::store::{RemovalListener, SessionMeta, SessionStore, StoreError};
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A session a token named, found live and decoded.
+pub(crate) struct Found<T> {
+    pub(crate) id: SessionId,
+    pub(crate) meta: SessionMeta,
+    pub(crate) tracked: Tracked<T>,
+    /// The token must be issued again even if nothing changes (opened with an old key).
+    pub(crate) reseal: bool,
+}
+
+/// The store operations of one commit, decided by the request layer's `plan`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Nothing to write and nothing to send.
+    Nothing,
+    /// Store a new session for the first time.
+    Create { id: SessionId, meta: SessionMeta },
+    /// Write the changed fields of the stored session `id`, with new deadlines.
+    Save { id: SessionId, meta: SessionMeta },
+    /// Write new deadlines (or issue the token again) for `id`; the data is unchanged.
+    Touch { id: SessionId, meta: SessionMeta },
+    /// Move the stored session `from` to a new id (`to`, or one drawn now), carrying its
+    /// data and this request's changes.
+    Renew {
+        from: SessionId,
+        to: Option<SessionId>,
+        meta: SessionMeta,
+    },
+    /// End the session: delete the stored one (if any), and tell the client to forget its
+    /// token (if it sent one).
+    Destroy {
+        stored: Option<SessionId>,
+        forget: bool,
+    },
+}
+
+impl Plan {
+    /// Whether the plan takes more than one store operation, so that stopping it halfway
+    /// could leave the session in neither place: such a plan runs to completion on its own
+    /// task. Every other plan is one operation, which either happens or not.
+    pub(crate) fn is_multi_step(&self) -> bool {
+        matches!(self, Self::Renew { .. })
+    }
+}
+
+/// A token as the client holds it.
+#[derive(Debug)]
+pub(crate) enum Token {
+    /// The token's text: a session id's, or a sealed session.
+    Text(String),
+    /// A session id whose text is made only if it is sent (a refresh often is not).
+    Id(SessionId),
+}
+
+impl Token {
+    pub(crate) fn expose(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Text(text) => std::borrow::Cow::Borrowed(text),
+            Self::Id(id) => std::borrow::Cow::Owned(id.expose_token()),
+        }
+    }
+}
+
+/// What the client must be told after a commit.
+#[derive(Debug)]
+pub(crate) enum TokenUpdate {
+    /// Nothing.
+    Keep,
+    /// A new token: always send it. `expires_ms` is the session's deadline.
+    Send {
+        token: Token,
+        expires_ms: Option<u64>,
+    },
+    /// The same token, with a deadline that moved: send it again only where the client's
+    /// copy carries its own expiry (a persistent cookie).
+    Refresh {
+        token: Token,
+        expires_ms: Option<u64>,
+    },
+    /// Forget the token.
+    Forget,
+}
+
+/// What a commit did, for the hooks and the response.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    pub(crate) token: TokenUpdate,
+    /// A new session was stored under this id (`on_started`).
+    pub(crate) started: Option<SessionId>,
+    /// This commit removed the stored session with this id (`on_deleted`).
+    pub(crate) deleted: Option<SessionId>,
+}
+
+impl Applied {
+    pub(crate) fn token(token: TokenUpdate) -> Self {
+        Self {
+            token,
+            started: None,
+            deleted: None,
+        }
+    }
+}
+
+/// Why a commit failed; the layer answers 503 (store) or 500 (the rest) and logs it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommitError {
+    /// The store failed or was too slow.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else: encoding, randomness, sealing, size.
+    #[error(transparent)]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl CommitError {
+    pub(crate) fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(error))
+    }
+}
+
+impl From<crate::error::EncodeError> for CommitError {
+    fn from(error: crate::error::EncodeError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<crate::id::RandomnessError> for CommitError {
+    fn from(error: crate::id::RandomnessError) -> Self {
+        Self::internal(error)
+    }
+}
+
+/// Set when the response a commit works for was dropped (the client went away, or an outer
+/// timeout fired): a multi-step commit then rolls back to the state the client still holds.
+#[derive(Debug, Clone)]
+pub(crate) struct Abandoned(Option<Arc<AtomicBool>>);
+
+impl Abandoned {
+    /// For a commit whose response is watched: [`set`](Self::set) when it is dropped.
+    pub(crate) fn watched() -> Self {
+        Self(Some(Arc::new(AtomicBool::new(false))))
+    }
+
+    /// For a commit of one operation, which never needs to know.
+    pub(crate) const fn unwatched() -> Self {
+        Self(None)
+    }
+
+    pub(crate) fn set(&self) {
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+    }
+}
+
+/// What a commit runs with.
+pub(crate) struct Ctx<'a> {
+    /// Every store operation of the commit finishes by this instant.
+    pub(crate) deadline: tokio::time::Instant,
+    /// The store timeout: the bound reported, and the time cleanup work gets.
+    pub(crate) timeout: Duration,
+    /// The commit's time, milliseconds since the epoch.
+    pub(crate) now: u64,
+    /// What a sealed token is bound to: the cookie or header name.
+    #[cfg_attr(not(feature = "cookie-store"), allow(dead_code))] // only sealing reads it
+    pub(crate) purpose: &'a str,
+    pub(crate) abandoned: &'a Abandoned,
+}
+
+impl Ctx<'_> {
+    /// Runs a store operation within the commit's deadline.
+    pub(crate) async fn bounded<R>(
+        &self,
+        operation: impl Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
+        until(self.deadline, self.timeout, operation).await
+    }
+}
+
+/// Runs a store operation that must finish by `deadline`; `timeout` is what a miss reports.
+pub(crate) async fn until<R>(
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    operation: impl Future<Output = Result<R, StoreError>>,
+) -> Result<R, StoreError> {
+    match tokio::time::timeout_at(deadline, operation).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Timeout(timeout)),
+    }
+}
+
+/// A stored session as found, if its record decodes (migrating older versions); logs a
+/// migration, and warns about a record that does not decode (the layer then starts afresh).
+pub(crate) fn decoded<T: Databag>(
+    id: SessionId,
+    meta: SessionMeta,
+    decoded: Result<crate::record::Decoded<T>, crate::error::DecodeError>,
+    reseal: bool,
+) -> Option<Found<T>> {
+    match decoded {
+        Ok(decoded) => {
+            if let Some(from) = decoded.migrated_from {
+                tracing::info!(session = %id, from, to = T::VERSION, "migrated a session record");
+            }
+            Some(Found {
+                id,
+                meta,
+                tracked: decoded.into_tracked(),
+                reseal,
+            })
+        }
+        Err(error) => {
+            tracing::warn!(
+                session = %id,
+                %error,
+                "stored session record does not decode; starting a fresh session"
+            );
+            None
+        }
+    }
+}
+
+/// Where a layer keeps sessions of type `T`.
+pub(crate) trait Backend<T>: Send + Sync + 'static {
+    /// The live session `token` names, decoded; `None` for a token that names nothing live
+    /// or does not decode (the layer then starts a fresh session). At most one store read.
+    fn load<'a>(
+        &'a self,
+        token: &'a str,
+        purpose: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<Found<T>>, StoreError>>;
+
+    /// Carries out `plan` with the request's data, and says what to tell the client.
+    fn apply<'a>(
+        &'a self,
+        plan: Plan,
+        tracked: &'a Tracked<T>,
+        ctx: &'a Ctx<'a>,
+    ) -> BoxFuture<'a, Result<Applied, CommitError>>;
+
+    /// Registers the layer's `on_deleted` for sessions the backend removes by itself.
+    fn subscribe_removals(&self, listener: &RemovalListener);
+}
+
+/// Anything `SessionLayer::new` accepts: every [`SessionStore`], and `CookieStore`.
+pub trait SessionBackend: sealed::IntoBackend {}
+
+impl<S: SessionStore> SessionBackend for S {}
+#[cfg(feature = "cookie-store")]
+impl SessionBackend for crate::cookie_store::CookieStore {}
+
+pub(crate) mod sealed {
+    /// Turns a store into the layer's backend; sealed so that it stays internal.
+    pub trait IntoBackend {
+        #[allow(private_interfaces)] // the backend trait is internal by design
+        fn into_backend<T: crate::schema::Databag>(self) -> std::sync::Arc<dyn super::Backend<T>>;
+    }
+}
+
+impl<S: SessionStore> sealed::IntoBackend for S {
+    #[allow(private_interfaces)]
+    fn into_backend<T: Databag>(self) -> Arc<dyn Backend<T>> {
+        Arc::new(server::StoreBackend::new(self))
+    }
+}

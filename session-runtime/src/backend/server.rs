@@ -1,0 +1,325 @@
+//! The backend for any [`SessionStore`]: the client holds a session id, the store holds the
+//! data, and a commit writes only what changed.
+
+use std::sync::Arc;
+
+use super::{decoded, Applied, BoxFuture, CommitError, Ctx, Found, Plan, Token, TokenUpdate};
+use crate::id::SessionId;
+use crate::record::{Record, RecordField};
+use crate::schema::{Databag, Tracked};
+use crate::store::{CreateOutcome, RemovalListener, SaveOutcome, SessionMeta, SessionStore};
+use crate::store::{Loaded, StoreError};
+
+/// How often a fresh id is drawn when the store says one is taken (a 192-bit collision:
+/// in practice only a store bug or a test forcing it).
+const CREATE_ATTEMPTS: usize = 3;
+
+pub(crate) struct StoreBackend<S> {
+    store: Arc<S>,
+}
+
+impl<S: SessionStore> StoreBackend<S> {
+    pub(crate) fn new(store: S) -> Self {
+        Self {
+            store: Arc::new(store),
+        }
+    }
+}
+
+impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
+    fn load<'a>(
+        &'a self,
+        token: &'a str,
+        _purpose: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<Found<T>>, StoreError>> {
+        Box::pin(async move {
+            // A malformed token never reaches the store.
+            let Some(id) = SessionId::parse(token) else {
+                return Ok(None);
+            };
+            let Some(stored) = self.store.load(&id, now).await? else {
+                return Ok(None);
+            };
+            if stored.meta.is_expired(now) {
+                return Ok(None);
+            }
+            Ok(decoded(id, stored.meta, stored.record.decode::<T>(), false))
+        })
+    }
+
+    fn apply<'a>(
+        &'a self,
+        plan: Plan,
+        tracked: &'a Tracked<T>,
+        ctx: &'a Ctx<'a>,
+    ) -> BoxFuture<'a, Result<Applied, CommitError>> {
+        Box::pin(async move {
+            let store = &*self.store;
+            match plan {
+                Plan::Nothing => Ok(Applied::token(TokenUpdate::Keep)),
+                Plan::Create { id, meta } => {
+                    let record = Record::encode(tracked.get())?;
+                    let id = self.create(Some(id), &record, &meta, ctx).await?;
+                    Ok(Applied {
+                        token: TokenUpdate::Send {
+                            token: Token::Text(id.expose_token()),
+                            expires_ms: meta.expires_ms,
+                        },
+                        started: Some(id),
+                        deleted: None,
+                    })
+                }
+                Plan::Save { id, meta } => {
+                    let changes = Record::changes(tracked)?;
+                    let outcome = ctx
+                        .bounded(store.save(&id, &changes, &meta, ctx.now))
+                        .await?;
+                    if outcome == SaveOutcome::Missing {
+                        tracing::debug!(
+                            session = %id,
+                            "session was deleted, expired, or rewritten by a newer deploy \
+                             during the request; its changes are dropped"
+                        );
+                    }
+                    Ok(refreshed(outcome, id, &meta))
+                }
+                Plan::Touch { id, meta } => {
+                    let outcome = ctx.bounded(store.touch(&id, &meta, ctx.now)).await?;
+                    Ok(refreshed(outcome, id, &meta))
+                }
+                Plan::Destroy { stored, forget } => {
+                    let mut deleted = None;
+                    if let Some(id) = stored {
+                        // Reported once, by whichever request actually removed it.
+                        if ctx.bounded(store.delete(&id)).await? {
+                            deleted = Some(id);
+                        }
+                    }
+                    let token = if forget {
+                        TokenUpdate::Forget
+                    } else {
+                        TokenUpdate::Keep
+                    };
+                    Ok(Applied {
+                        token,
+                        started: None,
+                        deleted,
+                    })
+                }
+                Plan::Renew { from, to, meta } => self.renew(from, to, meta, tracked, ctx).await,
+            }
+        })
+    }
+
+    fn subscribe_removals(&self, listener: &RemovalListener) {
+        self.store.subscribe_removals(listener);
+    }
+}
+
+/// The answer to a save or touch: the same token, with the deadline that moved.
+fn refreshed(outcome: SaveOutcome, id: SessionId, meta: &SessionMeta) -> Applied {
+    match outcome {
+        SaveOutcome::Saved => Applied::token(TokenUpdate::Refresh {
+            token: Token::Id(id),
+            expires_ms: meta.expires_ms,
+        }),
+        SaveOutcome::Missing => Applied::token(TokenUpdate::Keep),
+    }
+}
+
+impl<S: SessionStore> StoreBackend<S> {
+    /// Creates the session under `id` (or a fresh id), drawing another id if the store
+    /// reports a collision. On a store error the id last tried is deleted in the background,
+    /// in case a timed-out create is applied late: no record is left under an id nobody
+    /// holds.
+    async fn create(
+        &self,
+        id: Option<SessionId>,
+        record: &Record,
+        meta: &SessionMeta,
+        ctx: &Ctx<'_>,
+    ) -> Result<SessionId, CommitError> {
+        let mut id = match id {
+            Some(id) => id,
+            None => SessionId::generate()?,
+        };
+        for _ in 0..CREATE_ATTEMPTS {
+            match ctx
+                .bounded(self.store.create(&id, record, meta, ctx.now))
+                .await
+            {
+                Ok(CreateOutcome::Created) => return Ok(id),
+                Ok(CreateOutcome::IdTaken) => {
+                    tracing::warn!(session = %id, "session id collision on create; drawing another");
+                    id = SessionId::generate()?;
+                }
+                Err(error) => {
+                    self.delete_in_background(id, ctx, "a new session whose create failed");
+                    return Err(error.into());
+                }
+            }
+        }
+        Err(StoreError::message("the store reported every new session id as taken").into())
+    }
+
+    /// Renewal: the session moves from `from` to a new id without ever being in neither
+    /// place. The new id is created first, holding the loaded data and this request's
+    /// changes; then the old one is taken, atomically, which is the moment the move
+    /// happens:
+    ///
+    /// - create fails: the old session is untouched, the request gets a 503;
+    /// - the take finds nothing: a concurrent request ended the session, so the new id is
+    ///   deleted too and the client told to forget its token (a renewal never resurrects);
+    /// - the take fails: the session may or may not still be under the old id, but it is
+    ///   under the new one, so the client gets the new token and the old id is deleted once
+    ///   more in the background;
+    /// - the response was dropped (the client left, an outer timeout): the client still
+    ///   holds the old token, so the move is undone: the new id is deleted and, if the old
+    ///   one was taken already, the session is put back under it.
+    async fn renew<T: Databag>(
+        &self,
+        from: SessionId,
+        to: Option<SessionId>,
+        meta: SessionMeta,
+        tracked: &Tracked<T>,
+        ctx: &Ctx<'_>,
+    ) -> Result<Applied, CommitError> {
+        let ours = Record::encode(tracked.get())?;
+        let to = self.create(to, &ours, &meta, ctx).await?;
+        if ctx.abandoned.is_set() {
+            self.delete_in_background(to, ctx, "a renewal whose response was dropped");
+            return Ok(Applied::token(TokenUpdate::Keep));
+        }
+        let taken = match ctx.bounded(self.store.take(&from, ctx.now)).await {
+            Ok(taken) => taken,
+            Err(error) => {
+                tracing::warn!(
+                    session = %from,
+                    %error,
+                    "renewal could not remove the old session id; the session moved to the new \
+                     one and the old id is deleted again in the background"
+                );
+                self.delete_in_background(from, ctx, "the old id of a renewed session");
+                return Ok(moved(to, &meta));
+            }
+        };
+        let Some(taken) = taken else {
+            tracing::debug!(session = %from, "session ended during the request; it is not renewed");
+            self.delete_in_background(to, ctx, "a renewal of a session ended meanwhile");
+            return Ok(Applied::token(TokenUpdate::Forget));
+        };
+        self.carry_over(&to, &ours, &taken.record, tracked, &meta, ctx)
+            .await;
+        if ctx.abandoned.is_set() {
+            // Put back what was taken, without this request's changes: a renewal is a
+            // privilege change (a login), and the old id may be one an attacker planted.
+            self.move_back(from, to, taken, ctx);
+            return Ok(Applied::token(TokenUpdate::Keep));
+        }
+        Ok(moved(to, &meta))
+    }
+
+    /// Writes to the new id what other requests saved under the old one while this request
+    /// ran (fields this request did not change). A failure is logged: the session lives on
+    /// under the new id, without those fields.
+    async fn carry_over<T: Databag>(
+        &self,
+        to: &SessionId,
+        ours: &Record,
+        theirs: &Record,
+        tracked: &Tracked<T>,
+        meta: &SessionMeta,
+        ctx: &Ctx<'_>,
+    ) {
+        let carried = if theirs.version > T::VERSION {
+            // A newer deploy rewrote the record meanwhile: keep its data, move the id only.
+            theirs.clone()
+        } else {
+            let changed: Vec<&str> = tracked.changed_fields().map(|field| field.key).collect();
+            Record {
+                version: T::VERSION,
+                fields: theirs
+                    .fields
+                    .iter()
+                    .filter(|field| T::FIELDS.iter().any(|known| known.key == field.key))
+                    .filter(|field| !changed.contains(&field.key.as_str()))
+                    .filter(|field| ours.get(&field.key) != Some(field.value.as_slice()))
+                    .cloned()
+                    .collect::<Vec<RecordField>>(),
+            }
+        };
+        if carried.fields.is_empty() && carried.version == ours.version {
+            return;
+        }
+        if let Err(error) = ctx
+            .bounded(self.store.save(to, &carried, meta, ctx.now))
+            .await
+        {
+            tracing::warn!(
+                session = %to,
+                %error,
+                "renewal could not carry over fields saved meanwhile by other requests"
+            );
+        }
+    }
+
+    /// Undoes a renewal whose response never reached the client: the session goes back
+    /// under `from` (which the client still holds) as it was before this request, and `to`
+    /// is deleted, on a task of its own.
+    fn move_back(&self, from: SessionId, to: SessionId, session: Loaded, ctx: &Ctx<'_>) {
+        let store = Arc::clone(&self.store);
+        let timeout = ctx.timeout;
+        let now = ctx.now;
+        spawn(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let restored = super::until(
+                deadline,
+                timeout,
+                store.create(&from, &session.record, &session.meta, now),
+            )
+            .await;
+            match restored {
+                Ok(_) => {
+                    let _ = super::until(deadline, timeout, store.delete(&to)).await;
+                }
+                Err(error) => tracing::error!(
+                    session = %from,
+                    %error,
+                    "could not undo a renewal whose response was dropped; the session stays \
+                     under its new id"
+                ),
+            }
+        });
+    }
+
+    /// Deletes `id` on a task of its own, bounded by the store timeout, so that cleanup
+    /// after a failure never delays the response and is not lost if the response is dropped.
+    fn delete_in_background(&self, id: SessionId, ctx: &Ctx<'_>, what: &'static str) {
+        let store = Arc::clone(&self.store);
+        let timeout = ctx.timeout;
+        spawn(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            if let Err(error) = super::until(deadline, timeout, store.delete(&id)).await {
+                tracing::warn!(session = %id, %error, "could not delete {what}");
+            }
+        });
+    }
+}
+
+fn moved(to: SessionId, meta: &SessionMeta) -> Applied {
+    Applied::token(TokenUpdate::Send {
+        token: Token::Text(to.expose_token()),
+        expires_ms: meta.expires_ms,
+    })
+}
+
+/// Runs `task` on the current Tokio runtime (the layer always runs inside one).
+fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(task);
+        }
+        Err(_) => tracing::error!("no Tokio runtime to run session cleanup on"),
+    }
+}
