@@ -111,6 +111,50 @@ mod memory_only {
         assert!(store.is_empty());
     }
 
+    /// The rule in `SessionLayer`'s docs: builder methods configure only the value they are
+    /// called on. A layer's `on_deleted` reaches the store when the layer is applied to a
+    /// router, every layer sharing a store gets its own reports, and clones of a store built
+    /// with settings share its sessions.
+    #[tokio::test]
+    async fn builders_never_change_a_shared_store() {
+        let clock = ManualClock::new();
+        let store = MemoryStore::builder()
+            .clock(clock.clone())
+            .sweep_interval(Duration::from_secs(3600))
+            .max_sessions(1_000)
+            .build();
+        let earlier_clone = store.clone();
+        let hook = |sink: &Arc<Mutex<Vec<u32>>>| {
+            let sink = Arc::clone(sink);
+            move |_: &SessionId, data: &TestSession| sink.lock().unwrap().push(data.visits)
+        };
+        let layer = |on_deleted| {
+            SessionLayer::<TestSession>::new(store.clone())
+                .secure(false)
+                .clock(clock.clone())
+                .idle_timeout(Duration::from_secs(60))
+                .on_deleted(on_deleted)
+        };
+        let (never, first, second) = Default::default();
+        let _built_only = layer(hook(&never)); // configured, never applied
+        let server_one = TestServer::start(app(layer(hook(&first))).0).await;
+        let server_two = TestServer::start(app(layer(hook(&second))).0).await;
+
+        let response = browser().get(server_one.url("/visit")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = browser().get(server_two.url("/visit")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(earlier_clone.len(), 2, "a clone made before use shares the sessions");
+
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(store.sweep(), 2);
+        let sorted = |list: &Arc<Mutex<Vec<u32>>>| list.lock().unwrap().clone();
+        assert_eq!(sorted(&never), Vec::<u32>::new(), "a layer never applied hears nothing");
+        assert_eq!(sorted(&first), vec![1, 1], "each applied layer hears every expiry once");
+        assert_eq!(sorted(&second), vec![1, 1]);
+        assert!(earlier_clone.is_empty());
+    }
+
     #[tokio::test]
     async fn reset_expires_at_and_is_new_behave_as_documented() {
         async fn reset(mut session: Session<TestSession>) -> String {
