@@ -12,6 +12,11 @@
 //!
 //! The baseline router has the same routes and no session layer; every case's baseline is
 //! its `/plain` route called with the same request (cookie included).
+//!
+//! The cookie codec cases use the same four routes over a session of a chosen size
+//! ([`Blob`]): `/read` reads `user_id` (the layer opens the cookie), `/write` increments it
+//! (the layer opens the cookie and seals it again, at the same size), `/plain` ignores the
+//! session (nothing is opened) and `/login` stores the whole blob.
 
 use axum::body::Body;
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -22,7 +27,7 @@ use axum_extra::extract::cookie::{Cookie, PrivateCookieJar, SameSite};
 use session_runtime::{Session, SessionLayer};
 use tower::ServiceExt as _;
 
-use crate::data::{logged_in, BenchSession, PeerSession, PEER_KEY};
+use crate::data::{logged_in, BenchSession, Blob, PeerBlob, PeerSession, PEER_KEY};
 
 /// The cookie the sessions travel in, for us and for the cookie peer.
 pub const COOKIE_NAME: &str = "session";
@@ -79,6 +84,33 @@ pub fn ours(layer: SessionLayer<BenchSession>) -> Router {
         .layer(layer)
 }
 
+/// Our codec routes over a [`Blob`] session behind `layer` (a `CookieStore`); `/login`
+/// stores `blob`.
+pub fn ours_blob(layer: SessionLayer<Blob>, blob: Blob) -> Router {
+    async fn read(session: Session<Blob>) -> String {
+        session.user_id.to_string()
+    }
+    async fn write(mut session: Session<Blob>) -> String {
+        let next = session.user_id.wrapping_add(1);
+        session.set_user_id(next);
+        next.to_string()
+    }
+    let login = move |mut session: Session<Blob>| {
+        let blob = blob.clone();
+        async move {
+            session.set_user_id(blob.user_id);
+            session.set_note(blob.note);
+            "welcome"
+        }
+    };
+    Router::new()
+        .route("/plain", get(plain))
+        .route("/read", get(read))
+        .route("/write", get(write))
+        .route("/login", get(login))
+        .layer(layer)
+}
+
 // ---------------------------------------------------------------------------------------
 // tower-sessions: the same routes, with a typed struct under one key.
 
@@ -125,13 +157,13 @@ pub fn peer<S: tower_sessions::SessionStore + Clone>(store: S) -> Router {
 // ---------------------------------------------------------------------------------------
 // The cookie peer: axum-extra's PrivateCookieJar (AES-256-GCM) holding the data as JSON.
 
-fn jar_data(jar: &PrivateCookieJar) -> PeerSession {
+fn jar_data<T: serde::de::DeserializeOwned + Default>(jar: &PrivateCookieJar) -> T {
     jar.get(COOKIE_NAME)
         .and_then(|cookie| serde_json::from_str(cookie.value()).ok())
         .unwrap_or_default()
 }
 
-fn jar_cookie(data: &PeerSession) -> Result<Cookie<'static>, StatusCode> {
+fn jar_cookie<T: serde::Serialize>(data: &T) -> Result<Cookie<'static>, StatusCode> {
     let json = serde_json::to_string(data).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     // The same attributes as our default cookie.
     Ok(Cookie::build((COOKIE_NAME, json))
@@ -143,12 +175,12 @@ fn jar_cookie(data: &PeerSession) -> Result<Cookie<'static>, StatusCode> {
 }
 
 async fn jar_read(jar: PrivateCookieJar) -> String {
-    let data = jar_data(&jar);
+    let data: PeerSession = jar_data(&jar);
     format!("{} #{}", data.username, data.visits)
 }
 
 async fn jar_write(jar: PrivateCookieJar) -> Result<(PrivateCookieJar, String), StatusCode> {
-    let mut data = jar_data(&jar);
+    let mut data: PeerSession = jar_data(&jar);
     data.visits += 1;
     let body = format!("{} #{}", data.username, data.visits);
     Ok((jar.add(jar_cookie(&data)?), body))
@@ -165,6 +197,30 @@ pub fn peer_cookie(key: axum_extra::extract::cookie::Key) -> Router {
         .route("/read", get(jar_read))
         .route("/write", get(jar_write))
         .route("/login", get(jar_login))
+        .with_state(key)
+}
+
+/// The cookie peer's codec routes over the same data as [`ours_blob`], as JSON; `/login`
+/// stores `blob`.
+pub fn peer_blob_cookie(key: axum_extra::extract::cookie::Key, blob: PeerBlob) -> Router {
+    async fn read(jar: PrivateCookieJar) -> String {
+        jar_data::<PeerBlob>(&jar).user_id.to_string()
+    }
+    async fn write(jar: PrivateCookieJar) -> Result<(PrivateCookieJar, String), StatusCode> {
+        let mut data: PeerBlob = jar_data(&jar);
+        data.user_id = data.user_id.wrapping_add(1);
+        let body = data.user_id.to_string();
+        Ok((jar.add(jar_cookie(&data)?), body))
+    }
+    let login = move |jar: PrivateCookieJar| {
+        let cookie = jar_cookie(&blob);
+        async move { Ok::<_, StatusCode>((jar.add(cookie?), "welcome")) }
+    };
+    Router::new()
+        .route("/plain", get(plain))
+        .route("/read", get(read))
+        .route("/write", get(write))
+        .route("/login", get(login))
         .with_state(key)
 }
 
@@ -209,6 +265,14 @@ impl std::error::Error for SetupError {}
 /// If login sets no cookie or the session does not read back: the case would measure
 /// nothing useful.
 pub async fn login(router: &Router) -> Result<HeaderValue, SetupError> {
+    login_expecting(router, "ada lovelace #1").await
+}
+
+/// [`login`] on a router whose `/read` answers `expected` once logged in.
+///
+/// # Errors
+/// As [`login`].
+pub async fn login_expecting(router: &Router, expected: &str) -> Result<HeaderValue, SetupError> {
     let response = call(router, request("/login", None)).await;
     let pairs: Vec<&str> = response
         .headers()
@@ -226,7 +290,7 @@ pub async fn login(router: &Router) -> Result<HeaderValue, SetupError> {
     let cookie = HeaderValue::from_str(&pairs.join("; "))
         .map_err(|error| SetupError(format!("bad session cookie: {error}")))?;
     let body = body_text(call(router, request("/read", Some(&cookie))).await).await;
-    if body != "ada lovelace #1" {
+    if body != expected {
         return Err(SetupError(format!(
             "the session did not read back: {body:?}"
         )));

@@ -2,16 +2,18 @@
 //! `compare`: what is measured is defined here, how long it is measured is up to the caller.
 
 use axum::body::Body;
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderValue, Response};
 use axum::Router;
-use session_runtime::__bench::{self as codec, Sealable};
+use session_runtime::record::Record;
 use session_runtime::store::{SessionMeta, SessionStore as _};
-use session_runtime::{CookieStore, Key, KeyRing, MemoryStore, Record, SessionId, SessionLayer};
+use session_runtime::{CookieStore, Key, MemoryStore, SessionId, SessionLayer};
 use tower_sessions::SessionStore as _;
 
-use crate::apps::{self, call, login, request, SetupError, COOKIE_NAME};
-use crate::data::{blob, logged_in, BenchSession, Blob};
+use crate::apps::{self, body_text, call, login, request, SetupError, COOKIE_NAME};
+use crate::data::{blob, logged_in, record_len, BenchSession, BenchSessionHandle, PeerBlob};
 use crate::redis::RedisServer;
+use crate::timing::time_async;
 
 /// A fixed 64-byte secret, so runs are comparable.
 const SECRET: [u8; 64] = [0x5e; 64];
@@ -40,69 +42,129 @@ pub fn now_ms() -> u64 {
 // ---------------------------------------------------------------------------------------
 // Codec.
 
-/// Sealing and opening a cookie holding `bytes` of session data, ours and the cookie peer's
-/// (`cookie`'s private jar, as axum-extra's `PrivateCookieJar` uses it, with the same data
-/// as JSON).
-pub struct Codec {
-    key: Key,
-    keys: KeyRing,
-    peer_key: cookie::Key,
-    value: Blob,
-    sealable: Sealable,
-    token: String,
-    tampered: String,
-    peer_token: String,
-    now_ms: u64,
+/// Two requests whose difference in time is one step of the cookie codec: the same router
+/// and cookie, one request paying the step and the other not. The library does not expose
+/// its codec, so this is how a bench sees it: as a handler's request pays for it.
+#[derive(Clone)]
+pub struct Step {
+    /// The request that pays for the step.
+    pub with: Target,
+    /// The same request without it.
+    pub without: Target,
 }
 
-/// The peer's form of [`Blob`].
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PeerBlob {
-    user_id: u64,
-    note: String,
+impl Step {
+    /// Runs `with` `iters` times, then `without` as often, and returns the difference (for
+    /// criterion's `iter_custom`: the step's own time, without the request around it).
+    pub fn time(&self, rt: &tokio::runtime::Runtime, iters: u64) -> std::time::Duration {
+        let with = time_async(rt, iters, || self.with.call());
+        let without = time_async(rt, iters, || self.without.call());
+        with.saturating_sub(without)
+    }
+}
+
+/// Sealing and opening a cookie holding `bytes` of session data, through the public API:
+/// in-process requests through a `SessionLayer` with a `CookieStore`, and the same through
+/// the cookie peer (axum-extra's `PrivateCookieJar`, the same data as JSON).
+///
+/// | step | with | without |
+/// |---|---|---|
+/// | open | `/read` with the cookie: the layer opens it and decodes the session | `/plain` with the same cookie: layer present, session never extracted |
+/// | seal | `/write` with the cookie: one field changes, the whole session is sealed into a `Set-Cookie` | `/read` with the same cookie |
+/// | tampered | `/read` with one flipped character in the middle of the ciphertext: decryption fails, fresh session | `/read` with no cookie: fresh session (both draw a new session id) |
+///
+/// So "open" includes finding the cookie in the `Cookie` header and building the handle,
+/// and "seal" includes the setter, the encoding and formatting the `Set-Cookie` header; the
+/// peer's steps are measured the same way on the same routes.
+pub struct Codec {
+    record_len: usize,
+    token_len: usize,
+    /// Ours: opening the cookie.
+    pub ours_open: Step,
+    /// Ours: sealing the session again after one field changed.
+    pub ours_seal: Step,
+    /// Ours: rejecting a tampered cookie.
+    pub ours_tampered: Step,
+    /// The cookie peer: decrypting the cookie and decoding the JSON.
+    pub peer_open: Step,
+    /// The cookie peer: encoding the JSON and encrypting it into a `Set-Cookie`.
+    pub peer_seal: Step,
 }
 
 impl Codec {
-    /// A fixture with `bytes` of encoded session data.
+    /// A fixture with `bytes` of encoded session data (as close as [`blob`] gets).
     ///
     /// # Errors
-    /// If the data cannot be sealed (a broken build, not a slow one).
-    pub fn new(bytes: usize) -> Result<Self, SetupError> {
-        let fail = |what: &str| SetupError(format!("codec fixture: {what}"));
-        let key = Key::from_bytes(&SECRET).map_err(|e| fail(&e.to_string()))?;
-        let keys = KeyRing::from(key.clone());
-        let now_ms = now_ms();
+    /// If a router does not behave as the steps assume (a cookie does not open, a read
+    /// writes, a write does not, a tampered cookie opens): the difference would not be the
+    /// step.
+    pub async fn new(bytes: usize) -> Result<Self, SetupError> {
+        let fail = |what: String| SetupError(format!("codec fixture ({bytes} B): {what}"));
         let value = blob(bytes);
-        let sealable = Sealable::encode(&value, meta(now_ms)).map_err(|_| fail("encode"))?;
-        let token = codec::seal(&keys, COOKIE_NAME, &sealable).ok_or_else(|| fail("seal"))?;
-        // One flipped bit in the middle of the ciphertext: still valid base64 and framing,
-        // so rejection costs the whole decryption.
-        let mut raw = codec::unframe(&token).ok_or_else(|| fail("unframe"))?;
-        let middle = raw.len() / 2;
-        raw[middle] ^= 1;
-        let tampered = codec::base64(&raw);
-        let peer_key = cookie::Key::from(&SECRET);
+        let key = Key::from_bytes(&SECRET).map_err(|e| fail(e.to_string()))?;
+        let ours = apps::ours_blob(SessionLayer::new(CookieStore::new(key)), value.clone());
+        let peer = apps::peer_blob_cookie(
+            axum_extra::extract::cookie::Key::from(&SECRET),
+            PeerBlob::from(&value),
+        );
+        let expected = value.user_id.to_string();
+        let cookie = apps::login_expecting(&ours, &expected).await?;
+        let peer_cookie = apps::login_expecting(&peer, &expected).await?;
+        let token_len = cookie
+            .to_str()
+            .ok()
+            .and_then(|pair| pair.strip_prefix(COOKIE_NAME))
+            .and_then(|rest| rest.strip_prefix('='))
+            .map_or(0, str::len);
+        let tampered = tamper(&cookie).ok_or_else(|| fail("cannot tamper".to_owned()))?;
+
         let fixture = Self {
-            key,
-            keys,
-            peer_key,
-            value,
-            sealable,
-            token,
-            tampered,
-            peer_token: String::new(),
-            now_ms,
+            record_len: record_len(&value),
+            token_len,
+            ours_open: Step {
+                with: Target::new(&ours, "/read", Some(&cookie)),
+                without: Target::new(&ours, "/plain", Some(&cookie)),
+            },
+            ours_seal: Step {
+                with: Target::new(&ours, "/write", Some(&cookie)),
+                without: Target::new(&ours, "/read", Some(&cookie)),
+            },
+            ours_tampered: Step {
+                with: Target::new(&ours, "/read", Some(&tampered)),
+                without: Target::new(&ours, "/read", None),
+            },
+            peer_open: Step {
+                with: Target::new(&peer, "/read", Some(&peer_cookie)),
+                without: Target::new(&peer, "/plain", Some(&peer_cookie)),
+            },
+            peer_seal: Step {
+                with: Target::new(&peer, "/write", Some(&peer_cookie)),
+                without: Target::new(&peer, "/read", Some(&peer_cookie)),
+            },
         };
-        let peer_token = fixture.peer_seal();
-        let fixture = Self {
-            peer_token,
-            ..fixture
-        };
-        if fixture.ours_open().as_ref() != Some(&fixture.value) || !fixture.peer_open() {
-            return Err(fail("a sealed cookie does not open"));
-        }
-        if fixture.ours_open_tampered() {
-            return Err(fail("a tampered cookie opens"));
+        // What each request must answer for the differences to be the steps.
+        let next = value.user_id.wrapping_add(1).to_string();
+        let checks: [(&str, &Target, &str, bool); 9] = [
+            ("our read", &fixture.ours_open.with, &expected, false),
+            ("our plain", &fixture.ours_open.without, "hello", false),
+            ("our write", &fixture.ours_seal.with, &next, true),
+            ("our tampered read", &fixture.ours_tampered.with, "0", false),
+            ("our fresh read", &fixture.ours_tampered.without, "0", false),
+            ("peer read", &fixture.peer_open.with, &expected, false),
+            ("peer plain", &fixture.peer_open.without, "hello", false),
+            ("peer write", &fixture.peer_seal.with, &next, true),
+            ("peer read", &fixture.peer_seal.without, &expected, false),
+        ];
+        for (what, target, body, sets_cookie) in checks {
+            let response = target.call().await;
+            let set_cookie = response.headers().contains_key(SET_COOKIE);
+            let text = body_text(response).await;
+            if text != body || set_cookie != sets_cookie {
+                return Err(fail(format!(
+                    "{what} answered {text:?} (Set-Cookie: {set_cookie}), expected {body:?} \
+                     (Set-Cookie: {sets_cookie})"
+                )));
+            }
         }
         Ok(fixture)
     }
@@ -110,123 +172,34 @@ impl Codec {
     /// The size of the sealed record in bytes.
     #[must_use]
     pub fn record_len(&self) -> usize {
-        self.sealable.record_len()
+        self.record_len
     }
 
     /// The size of our token (the cookie value) in bytes.
     #[must_use]
     pub fn token_len(&self) -> usize {
-        self.token.len()
+        self.token_len
     }
+}
 
-    /// Ours: encode the session and seal it, as a write request's commit does.
-    #[must_use]
-    pub fn ours_seal(&self) -> Option<String> {
-        let sealable = Sealable::encode(&self.value, meta(self.now_ms)).ok()?;
-        codec::seal(&self.keys, COOKIE_NAME, &sealable)
-    }
-
-    /// Ours: open the cookie and decode the session, as a request's first extraction does.
-    #[must_use]
-    pub fn ours_open(&self) -> Option<Blob> {
-        codec::open::<Blob>(&self.keys, COOKIE_NAME, &self.token, self.now_ms)
-    }
-
-    /// Ours: reject the tampered cookie (`true` if it wrongly opened).
-    #[must_use]
-    pub fn ours_open_tampered(&self) -> bool {
-        codec::open::<Blob>(&self.keys, COOKIE_NAME, &self.tampered, self.now_ms).is_some()
-    }
-
-    /// Sealing step: encoding the record and the plaintext.
-    #[must_use]
-    pub fn step_encode(&self) -> Vec<u8> {
-        match Sealable::encode(&self.value, meta(self.now_ms)) {
-            Ok(sealable) => codec::plaintext(&sealable, &[9; codec::SALT_LEN]),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// The plaintext, for [`step_encrypt`](Self::step_encrypt).
-    #[must_use]
-    pub fn plaintext(&self) -> Vec<u8> {
-        codec::plaintext(&self.sealable, &[9; codec::SALT_LEN])
-    }
-
-    /// Sealing step: drawing the random salt.
-    #[must_use]
-    pub fn step_salt(&self) -> Option<[u8; codec::SALT_LEN]> {
-        codec::random_salt()
-    }
-
-    /// Sealing step: key derivation and encryption of `plaintext` in place.
-    pub fn step_encrypt(&self, plaintext: &mut Vec<u8>) -> bool {
-        codec::encrypt(&self.key, COOKIE_NAME, plaintext)
-    }
-
-    /// The token's bytes, for [`step_base64_encode`](Self::step_base64_encode) and
-    /// [`step_decrypt`](Self::step_decrypt).
-    #[must_use]
-    pub fn raw(&self) -> Vec<u8> {
-        codec::unframe(&self.token).unwrap_or_default()
-    }
-
-    /// Sealing step: base64 of `raw` (`version | salt | sealed`).
-    #[must_use]
-    pub fn step_base64_encode(&self, raw: &[u8]) -> String {
-        codec::base64(raw)
-    }
-
-    /// Opening step: base64 and framing checks.
-    #[must_use]
-    pub fn step_base64_decode(&self) -> Option<Vec<u8>> {
-        codec::unframe(&self.token)
-    }
-
-    /// Opening step: key derivation and decryption of `raw` in place.
-    pub fn step_decrypt(&self, raw: &mut [u8]) -> bool {
-        codec::decrypt(&self.keys, COOKIE_NAME, raw)
-    }
-
-    /// The token's bytes after decryption, for [`step_decode`](Self::step_decode).
-    #[must_use]
-    pub fn decrypted(&self) -> Vec<u8> {
-        let mut raw = self.raw();
-        codec::decrypt(&self.keys, COOKIE_NAME, &mut raw);
-        raw
-    }
-
-    /// Opening step: the plaintext parsed and the record decoded.
-    #[must_use]
-    pub fn step_decode(&self, decrypted: &[u8]) -> Option<Blob> {
-        codec::decode::<Blob>(decrypted)
-    }
-
-    /// The cookie peer: the same data as JSON, encrypted into a jar.
-    #[must_use]
-    pub fn peer_seal(&self) -> String {
-        let peer = PeerBlob {
-            user_id: self.value.user_id,
-            note: self.value.note.clone(),
-        };
-        let json = serde_json::to_string(&peer).unwrap_or_default();
-        let mut jar = cookie::CookieJar::new();
-        jar.private_mut(&self.peer_key)
-            .add(cookie::Cookie::new(COOKIE_NAME, json));
-        jar.get(COOKIE_NAME)
-            .map(|cookie| cookie.value().to_owned())
-            .unwrap_or_default()
-    }
-
-    /// The cookie peer: decrypt the cookie and decode the JSON (`true` if it opened).
-    #[must_use]
-    pub fn peer_open(&self) -> bool {
-        let jar = cookie::CookieJar::new();
-        jar.private(&self.peer_key)
-            .decrypt(cookie::Cookie::new(COOKIE_NAME, self.peer_token.clone()))
-            .and_then(|cookie| serde_json::from_str::<PeerBlob>(cookie.value()).ok())
-            .is_some()
-    }
+/// `cookie` (`name=token`) with the middle character of the token changed to another
+/// base64 character: still valid base64 and framing, so rejection costs the whole
+/// decryption.
+fn tamper(cookie: &HeaderValue) -> Option<HeaderValue> {
+    let text = cookie.to_str().ok()?;
+    let start = COOKIE_NAME.len() + 1;
+    let middle = start + (text.len() - start) / 2;
+    let flipped = if text.as_bytes().get(middle)? == &b'A' {
+        "B"
+    } else {
+        "A"
+    };
+    let tampered = format!(
+        "{}{flipped}{}",
+        text.get(..middle)?,
+        text.get(middle + 1..)?
+    );
+    HeaderValue::from_str(&tampered).ok()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -254,9 +227,10 @@ impl Stores {
         let meta = meta(now);
         let record =
             Record::encode(&BenchSession::from(data.clone())).map_err(|e| fail(e.to_string()))?;
-        let mut changed = session_runtime::Tracked::new(BenchSession::from(data.clone()));
-        changed.mark_changed(2); // `visits`: what the write handlers change
-        let changes = Record::changes(&changed).map_err(|e| fail(e.to_string()))?;
+        // `visits` changed: what the write handlers change.
+        let mut changed = BenchSessionHandle::new(BenchSession::from(data.clone()));
+        changed.set_visits(data.visits + 1);
+        let changes = Record::changes(changed.tracked()).map_err(|e| fail(e.to_string()))?;
         let ours = MemoryStore::new();
         let mut ids = Vec::with_capacity(sessions);
         for _ in 0..sessions {

@@ -74,7 +74,7 @@ impl From<PeerSession> for BenchSession {
     }
 }
 
-/// Session data of a chosen size, for the codec benches.
+/// Session data of a chosen size, for the codec cases.
 #[derive(Databag, Debug, Clone, PartialEq)]
 pub struct Blob {
     /// A number, like most sessions have.
@@ -83,16 +83,40 @@ pub struct Blob {
     pub note: String,
 }
 
+/// The cookie peer's form of [`Blob`]: the same data, as JSON.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct PeerBlob {
+    /// A number, like most sessions have.
+    pub user_id: u64,
+    /// Filler that sets the size.
+    pub note: String,
+}
+
+impl From<&Blob> for PeerBlob {
+    fn from(blob: &Blob) -> Self {
+        Self {
+            user_id: blob.user_id,
+            note: blob.note.clone(),
+        }
+    }
+}
+
+/// The size of `value`'s encoded record in bytes: what a cookie seals besides the session's
+/// id and deadlines.
+#[must_use]
+pub fn record_len(value: &Blob) -> usize {
+    session_runtime::record::encode_to_bytes(value).map_or(0, |bytes| bytes.len())
+}
+
 /// A [`Blob`] whose encoded record (what a cookie seals) is exactly `bytes` long, or as
 /// close as MessagePack's length prefixes allow (at least 24 bytes).
 #[must_use]
 pub fn blob(bytes: usize) -> Blob {
     let size = |len: usize| {
-        let value = Blob {
+        record_len(&Blob {
             user_id: 42,
             note: "x".repeat(len),
-        };
-        session_runtime::record::encode_to_bytes(&value).map_or(0, |bytes| bytes.len())
+        })
     };
     let mut len = bytes.saturating_sub(size(0));
     // Length prefixes grow at 32 and 256 bytes: step back until the size fits.

@@ -69,6 +69,15 @@ pub struct Summary {
 /// `r % len`), so that drift from other load on the machine affects all of them alike, and
 /// returns each one's per-batch ns/op distribution.
 pub fn interleaved(plan: Plan, variants: &mut [Batch<'_>]) -> Vec<Summary> {
+    interleaved_samples(plan, variants)
+        .into_iter()
+        .map(summarize)
+        .collect()
+}
+
+/// [`interleaved`], returning each variant's per-batch ns/op in round order (sample `r` of
+/// every variant comes from round `r`, so they can be paired).
+pub fn interleaved_samples(plan: Plan, variants: &mut [Batch<'_>]) -> Vec<Vec<f64>> {
     let sizes: Vec<u64> = variants
         .iter_mut()
         .map(|variant| calibrate(variant, plan.batch))
@@ -81,7 +90,15 @@ pub fn interleaved(plan: Plan, variants: &mut [Batch<'_>]) -> Vec<Summary> {
             samples[index].push(elapsed.as_nanos() as f64 / sizes[index] as f64);
         }
     }
-    samples.into_iter().map(summarize).collect()
+    samples
+}
+
+/// Round-by-round differences `with[r] - without[r]` of two variants measured by
+/// [`interleaved_samples`]: the time of what `with` does beyond `without`, with the drift of
+/// the machine between rounds cancelled.
+#[must_use]
+pub fn differences(with: &[f64], without: &[f64]) -> Vec<f64> {
+    with.iter().zip(without).map(|(a, b)| a - b).collect()
 }
 
 /// A batch size that takes about `target` (after a warm-up).
@@ -97,7 +114,9 @@ fn calibrate(variant: &mut Batch<'_>, target: Duration) -> u64 {
     }
 }
 
-fn summarize(mut samples: Vec<f64>) -> Summary {
+/// The median and quartiles of `samples`.
+#[must_use]
+pub fn summarize(mut samples: Vec<f64>) -> Summary {
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| {
         if samples.is_empty() {

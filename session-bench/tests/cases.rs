@@ -70,19 +70,55 @@ async fn every_end_to_end_case_answers_as_expected() {
     }
 }
 
-#[test]
-fn codec_fixture_seals_opens_and_rejects_tampering() {
-    let codec = Codec::new(300).unwrap();
+#[tokio::test]
+async fn codec_fixture_steps_differ_by_the_codec_only() {
+    // `Codec::new` checks every request of every step (the read opens and writes nothing,
+    // the write seals, the tampered cookie gives a fresh session) and fails otherwise.
+    let codec = Codec::new(300).await.unwrap();
     assert_eq!(codec.record_len(), 300);
-    assert!(codec.ours_open().is_some());
-    assert!(!codec.ours_open_tampered());
-    assert!(codec.peer_open());
-    let mut raw = codec.raw();
-    assert!(codec.step_decrypt(&mut raw));
-    assert!(codec.step_decode(&raw).is_some());
-    let mut plaintext = codec.plaintext();
-    assert!(codec.step_encrypt(&mut plaintext));
-    assert!(codec.ours_seal().is_some());
+    assert!(codec.token_len() > 300 * 4 / 3, "{}", codec.token_len());
+
+    // The read opens the cookie; the plain route never does.
+    let read = body_text(codec.ours_open.with.call().await).await;
+    let plain = body_text(codec.ours_open.without.call().await).await;
+    assert_eq!((read.as_str(), plain.as_str()), ("42", "hello"));
+
+    // The write seals the whole session again, at the size of the cookie it came with.
+    let response = codec.ours_seal.with.call().await;
+    let sealed = response
+        .headers()
+        .get(SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let sealed = cookie::Cookie::parse(sealed).unwrap();
+    assert_eq!(sealed.name(), "session");
+    assert_eq!(sealed.value().len(), codec.token_len());
+    assert_eq!(sealed.http_only(), Some(true));
+    assert!(codec
+        .ours_seal
+        .without
+        .call()
+        .await
+        .headers()
+        .get(SET_COOKIE)
+        .is_none());
+
+    // The tampered cookie and no cookie both give a fresh session, and send nothing back.
+    for target in [&codec.ours_tampered.with, &codec.ours_tampered.without] {
+        let response = target.call().await;
+        assert!(response.headers().get(SET_COOKIE).is_none());
+        assert_eq!(body_text(response).await, "0");
+    }
+}
+
+#[tokio::test]
+async fn codec_fixture_fits_every_size_the_benches_use() {
+    for bytes in [64, 256, 1024, 2900] {
+        let codec = Codec::new(bytes).await.unwrap();
+        assert!(codec.record_len() <= bytes && codec.record_len() + 2 >= bytes);
+        assert!(codec.token_len() + "session=".len() <= 4096);
+    }
 }
 
 #[tokio::test]

@@ -7,7 +7,9 @@
 //!
 //! Prints one line per case on stdout:
 //! `<case> ours_ns=<median> peer_ns=<median or -> baseline_ns=<median or ->`, where each
-//! median is taken over per-batch nanoseconds per operation. Ratios, quartiles and the
+//! median is taken over per-batch nanoseconds per operation. The cookie codec cases report
+//! the codec's share of a request: the median of round-by-round differences between a
+//! request that opens (or seals) the cookie and the same request that does not. Ratios, quartiles and the
 //! machine's load go to stderr. `COMPARE_ROUNDS` changes the number of rounds (default 41);
 //! `COMPARE_ONLY=<text>` runs only the cases whose name contains `<text>`.
 
@@ -19,7 +21,10 @@ use session_bench::apps::identity_layered;
 use session_bench::cases::{self, Codec, Stores};
 use session_bench::data::{logged_in, BenchSession, BenchSessionHandle};
 use session_bench::redis::RedisServer;
-use session_bench::timing::{interleaved, runtime, time_async, time_sync, Batch, Plan, Summary};
+use session_bench::timing::{
+    differences, interleaved, interleaved_samples, runtime, summarize, time_async, time_sync,
+    Batch, Plan, Summary,
+};
 
 /// Sessions held by each memory store in the store cases.
 const STORE_SESSIONS: usize = 100_000;
@@ -150,30 +155,46 @@ fn run() -> Result<(), Error> {
     }
 
     // Cookie codec at ~300 bytes of session data, against the cookie peer's private jar
-    // with the same data as JSON.
+    // with the same data as JSON, both through their public API: each step is the
+    // round-by-round difference of two requests (see `cases::Codec`).
     if wanted("cookie_open_300B") || wanted("cookie_seal_300B") {
-        let codec = Codec::new(300)?;
+        let codec = rt.block_on(Codec::new(300))?;
         eprintln!(
             "# codec: {} bytes of record, {} bytes of token",
             codec.record_len(),
             codec.token_len()
         );
-        let summaries = interleaved(
-            plan,
-            &mut [
-                Box::new(|n| time_sync(n, || codec.ours_open())),
-                Box::new(|n| time_sync(n, || codec.peer_open())),
-            ],
-        );
-        report("cookie_open_300B", summaries[0], Some(summaries[1]), None);
-        let summaries = interleaved(
-            plan,
-            &mut [
-                Box::new(|n| time_sync(n, || codec.ours_seal())),
-                Box::new(|n| time_sync(n, || codec.peer_seal())),
-            ],
-        );
-        report("cookie_seal_300B", summaries[0], Some(summaries[1]), None);
+        for (name, ours, peer) in [
+            ("cookie_open_300B", &codec.ours_open, &codec.peer_open),
+            ("cookie_seal_300B", &codec.ours_seal, &codec.peer_seal),
+        ] {
+            let samples = interleaved_samples(
+                plan,
+                &mut [
+                    Box::new(|n| time_async(rt, n, || ours.with.call())),
+                    Box::new(|n| time_async(rt, n, || ours.without.call())),
+                    Box::new(|n| time_async(rt, n, || peer.with.call())),
+                    Box::new(|n| time_async(rt, n, || peer.without.call())),
+                ],
+            );
+            let [ours_with, ours_without, peer_with, peer_without] = samples.as_slice() else {
+                return Err("four variants gave no four sample sets".into());
+            };
+            report(
+                name,
+                summarize(differences(ours_with, ours_without)),
+                Some(summarize(differences(peer_with, peer_without))),
+                None,
+            );
+            let median = |samples: &[f64]| summarize(samples.to_vec()).median;
+            eprintln!(
+                "#   {name} requests: ours {:.1} - {:.1} ns, peer {:.1} - {:.1} ns",
+                median(ours_with),
+                median(ours_without),
+                median(peer_with),
+                median(peer_without)
+            );
+        }
     }
 
     // Memory stores with 100k sessions, one thread.

@@ -6,20 +6,23 @@
 //! perf record -g target/release/profile e2e_memory_read ours 2000000
 //! ```
 //!
-//! Arguments: the case name (an end-to-end case of `compare`, or `cookie_open_300B`,
-//! `cookie_seal_300B`, `memory_store_load_100k`, `memory_store_save_100k`), the variant (`ours`, `peer`, `baseline`, or `identity`: the
-//! baseline behind a layer that does nothing), and the iteration count.
+//! Arguments: the case name (an end-to-end case of `compare`, `cookie_open_<N>B`,
+//! `cookie_seal_<N>B`, `cookie_tampered_<N>B` for `N` bytes of session data,
+//! `memory_store_load_100k` or `memory_store_save_100k`), the variant (`ours`, `peer`,
+//! `baseline`, or `identity`: the baseline behind a layer that does nothing; for the cookie
+//! cases `ours`, `peer`, and `ours_without` / `peer_without`: the same request without the
+//! codec step, whose profile to subtract), and the iteration count.
 
 use std::process::ExitCode;
 
 use session_bench::cases::{self, Codec, Stores};
 use session_bench::redis::RedisServer;
-use session_bench::timing::{runtime, time_async, time_sync};
+use session_bench::timing::{runtime, time_async};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [case, variant, iters] = args.as_slice() else {
-        eprintln!("usage: profile <case> <ours|peer|baseline> <iterations>");
+        eprintln!("usage: profile <case> <ours|peer|baseline|identity|ours_without|peer_without> <iterations>");
         return ExitCode::FAILURE;
     };
     let Ok(iters) = iters.parse::<u64>() else {
@@ -47,20 +50,25 @@ fn run(
     iters: u64,
 ) -> Result<std::time::Duration, Box<dyn std::error::Error>> {
     let rt = &runtime()?;
-    if let Some(size) = case
-        .strip_prefix("cookie_open_")
-        .or_else(|| case.strip_prefix("cookie_seal_"))
-    {
+    let cookie_case = ["cookie_open_", "cookie_seal_", "cookie_tampered_"]
+        .into_iter()
+        .find_map(|prefix| Some((prefix, case.strip_prefix(prefix)?)));
+    if let Some((prefix, size)) = cookie_case {
         let bytes: usize = size.trim_end_matches('B').parse()?;
-        let codec = Codec::new(bytes)?;
-        let open = case.starts_with("cookie_open_");
-        return Ok(match (open, variant) {
-            (true, "ours") => time_sync(iters, || codec.ours_open()),
-            (true, "peer") => time_sync(iters, || codec.peer_open()),
-            (false, "ours") => time_sync(iters, || codec.ours_seal()),
-            (false, "peer") => time_sync(iters, || codec.peer_seal()),
+        let codec = rt.block_on(Codec::new(bytes))?;
+        let (ours, peer) = match prefix {
+            "cookie_open_" => (&codec.ours_open, Some(&codec.peer_open)),
+            "cookie_seal_" => (&codec.ours_seal, Some(&codec.peer_seal)),
+            _ => (&codec.ours_tampered, None),
+        };
+        let target = match (variant, peer) {
+            ("ours", _) => &ours.with,
+            ("ours_without", _) => &ours.without,
+            ("peer", Some(peer)) => &peer.with,
+            ("peer_without", Some(peer)) => &peer.without,
             _ => return Err(format!("no variant {variant} for {case}").into()),
-        });
+        };
+        return Ok(time_async(rt, iters, || target.call()));
     }
     if let Some(operation) = case
         .strip_prefix("memory_store_")
