@@ -9,32 +9,55 @@
 )]
 // A counting global allocator is the one way to measure peak heap use from inside a test.
 #![allow(unsafe_code)]
+// The input types derive `Databag`: without the `derive` feature there is nothing to test.
+#![cfg(feature = "derive")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use session_runtime::record::decode_from_bytes;
-use session_runtime::{Databag, DecodeError, Record, RecordField};
+use session_runtime::record::{DecodeError, Record, RecordField};
+use session_runtime::Databag;
 
 /// Counts the peak of live heap bytes, to show that no claim in the input makes the
-/// decoder allocate in proportion to it.
+/// decoder allocate in proportion to it. Each thread counts its own allocations, so tests
+/// running in parallel do not show up in each other's peaks.
 struct PeakAlloc;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // `const` and `Cell`s of plain integers: no lazy initialisation and no destructor, so
+    // the allocator never allocates or registers anything itself. Signed, because a thread
+    // may free what another allocated.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+/// Adds `delta` to the current thread's live bytes and raises its peak. `try_with`: during
+/// thread teardown the counters may be gone, and the allocator must not panic then.
+fn count(delta: isize) {
+    let _ = LIVE.try_with(|live| {
+        let now = live.get().wrapping_add(delta);
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+/// `Layout::size` is at most `isize::MAX`.
+fn signed(size: usize) -> isize {
+    isize::try_from(size).unwrap_or(isize::MAX)
+}
 
 unsafe impl GlobalAlloc for PeakAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK.fetch_max(live, Ordering::SeqCst);
+        count(signed(layout.size()));
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::SeqCst);
+        count(-signed(layout.size()));
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -77,14 +100,16 @@ fn record_with(key: &str, value: Vec<u8>) -> Vec<u8> {
     .unwrap()
 }
 
-/// Decodes `bytes`, and returns the error, the time and the peak extra heap it took.
+/// Decodes `bytes`, and returns the error, the time and the peak extra heap it took (on
+/// this thread, where the decoding runs).
 fn decode(bytes: &[u8]) -> (DecodeError, Duration, usize) {
-    let baseline = LIVE.load(Ordering::SeqCst);
-    PEAK.store(baseline, Ordering::SeqCst);
+    let baseline = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(baseline));
     let started = Instant::now();
     let result = decode_from_bytes::<Target>(bytes);
     let elapsed = started.elapsed();
-    let peak = PEAK.load(Ordering::SeqCst) - baseline;
+    // The decoder runs on this thread: its allocations are all counted here.
+    let peak = usize::try_from(PEAK.with(Cell::get) - baseline).unwrap_or(0);
     (result.expect_err("hostile input decoded"), elapsed, peak)
 }
 
