@@ -12,60 +12,135 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use http::HeaderMap;
+use http::{HeaderMap, Response, StatusCode};
+use tracing::Instrument as _;
 
 use crate::backend::{Abandoned, CommitError, Ctx, Plan, TokenUpdate};
 use crate::config::Config;
-use crate::handle::Returned;
+use crate::handle::{Origin, Returned};
 use crate::plan::plan;
 use crate::schema::{Databag, Tracked};
 
-/// A commit in progress: the token update it will make, or why it failed.
-pub(crate) type Pending = Pin<Box<dyn Future<Output = Result<TokenUpdate, CommitError>> + Send>>;
+/// A commit in progress, with the response it completes.
+pub(crate) type Committing<B> = Pin<Box<dyn Future<Output = Response<B>> + Send>>;
 
-/// What the commit of a returned session needs: `None` when there is nothing to write or
-/// send (the common case of a request that only read its session), else the commit to run.
-pub(crate) fn start<T: Databag>(
+/// Starts the commit of a returned session: `Err(response)` when there is nothing to write
+/// or send (the common case of a request that only read its session), else the future that
+/// commits and then yields the response, with its token headers or as an opaque error.
+pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
     config: &Arc<Config<T>>,
     returned: Returned<T>,
-) -> Option<(Pending, u64, Option<Abandoned>)> {
+    response: Response<B>,
+) -> Result<Committing<B>, Response<B>> {
     let now = config.clock.now_ms();
-    let plan = plan(
-        &returned.state,
-        returned.tracked.is_changed(),
-        &config.timeouts,
-        now,
-    );
+    let changed = match returned.state.origin {
+        // A new session written only with default values is not worth storing.
+        Origin::New { .. } => departs_from_defaults(&returned.tracked),
+        Origin::Stored { .. } => returned.tracked.is_changed(),
+    };
+    let plan = plan(&returned.state, changed, &config.timeouts, now);
     if plan == Plan::Nothing {
-        return None;
+        return Err(response);
     }
     let config = Arc::clone(config);
     let tracked = returned.tracked;
     if !plan.is_multi_step() {
-        let pending = Box::pin(run(config, plan, tracked, now, Abandoned::unwatched()));
-        return Some((pending, now, None));
+        return Ok(Box::pin(async move {
+            let result = run(&config, plan, tracked, now, Abandoned::unwatched()).await;
+            respond(&config, result, response, now)
+        }));
     }
     let abandoned = Abandoned::watched();
-    let task = run(config, plan, tracked, now, abandoned.clone());
-    let pending: Pending = match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            let handle = runtime.spawn(task);
-            Box::pin(async move {
-                handle.await.unwrap_or_else(|error| {
-                    Err(CommitError::internal(std::io::Error::other(format!(
-                        "the session commit task failed: {error}"
-                    ))))
-                })
-            })
-        }
-        Err(_) => Box::pin(task),
+    let task = {
+        let (config, abandoned) = (Arc::clone(&config), abandoned.clone());
+        async move { run(&config, plan, tracked, now, abandoned).await }.in_current_span()
     };
-    Some((pending, now, Some(abandoned)))
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return Ok(Box::pin(async move {
+            let result = task.await;
+            respond(&config, result, response, now)
+        }));
+    };
+    let handle = runtime.spawn(task);
+    Ok(Box::pin(async move {
+        // Dropped before the task is done: the client never gets the new token.
+        let watch = Watch(Some(abandoned));
+        let result = handle.await.unwrap_or_else(|error| {
+            Err(CommitError::internal(std::io::Error::other(format!(
+                "the session commit task failed: {error}"
+            ))))
+        });
+        watch.finish();
+        respond(&config, result, response, now)
+    }))
+}
+
+/// Sets [`Abandoned`] when dropped before [`finish`](Self::finish).
+struct Watch(Option<Abandoned>);
+
+impl Watch {
+    fn finish(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(abandoned) = &self.0 {
+            abandoned.set();
+        }
+    }
+}
+
+/// The response once the commit is done: with its token headers, or an opaque error.
+fn respond<T, B: Default>(
+    config: &Config<T>,
+    result: Result<TokenUpdate, CommitError>,
+    mut response: Response<B>,
+    now: u64,
+) -> Response<B> {
+    match result {
+        Ok(update) => {
+            send(config, response.headers_mut(), update, now);
+            response
+        }
+        Err(error) => failure_response(&error),
+    }
+}
+
+/// The opaque answer when committing failed; the cause is logged.
+fn failure_response<B: Default>(error: &CommitError) -> Response<B> {
+    let status = match error {
+        CommitError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CommitError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    tracing::error!(error = %error, source = ?std::error::Error::source(error), "session commit failed");
+    let mut response = Response::new(B::default());
+    *response.status_mut() = status;
+    response
+}
+
+/// Whether a changed field holds something other than its default (compared encoded, so no
+/// `PartialEq` is needed). An encoding failure counts as a change, so that the commit
+/// reports it.
+fn departs_from_defaults<T: Databag>(tracked: &Tracked<T>) -> bool {
+    if !tracked.is_changed() {
+        return false;
+    }
+    let defaults = T::defaults();
+    let (mut ours, mut default) = (Vec::new(), Vec::new());
+    tracked.changes().iter().any(|index| {
+        ours.clear();
+        default.clear();
+        let encoded = tracked.get().encode_field(index, &mut ours);
+        let encoded_default = defaults.encode_field(index, &mut default);
+        encoded.is_err() || encoded_default.is_err() || ours != default
+    })
 }
 
 /// Applies `plan` and runs the hooks; the token update is what remains for the response.
 async fn run<T: Databag>(
-    config: Arc<Config<T>>,
+    config: &Config<T>,
     plan: Plan,
     tracked: Tracked<T>,
     now: u64,
@@ -90,7 +165,7 @@ async fn run<T: Databag>(
 }
 
 /// Writes the token update into the response headers.
-pub(crate) fn send<T>(config: &Config<T>, headers: &mut HeaderMap, update: TokenUpdate, now: u64) {
+fn send<T>(config: &Config<T>, headers: &mut HeaderMap, update: TokenUpdate, now: u64) {
     let transport = &config.transport;
     match update {
         TokenUpdate::Keep => {}

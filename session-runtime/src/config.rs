@@ -81,9 +81,21 @@ impl<T> Clone for Config<T> {
 /// store, which may be shared with other layers. An `on_deleted` hook is subscribed to the
 /// store's expiry reports when the layer is applied to a router (`Router::layer`).
 ///
-/// Defaults: cookie `session` with `Secure`, `HttpOnly`, `SameSite=Lax`, `Path=/`, no
-/// `Domain`, and no `Max-Age` (the cookie ends with the browser session); idle timeout 24
-/// hours, no absolute timeout; loading and committing each bounded by 3 seconds of store time.
+/// Defaults: cookie `__Host-session` (`session` with `secure(false)`) with `Secure`,
+/// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`, and no `Max-Age` (the cookie ends with
+/// the browser session); idle timeout 24 hours, no absolute timeout; loading and committing
+/// each bounded by 3 seconds of store time.
+///
+/// Responses that set or remove the token carry `Cache-Control: no-store` (a handler's own
+/// `Cache-Control` is kept only if it already says `no-store`), and every response whose
+/// handler used the session carries `Vary: cookie` (or `Vary: <header name>`).
+///
+/// # Panics
+/// When the layer is applied to a router (`Router::layer`), if the cookie settings break a
+/// rule browsers enforce silently: a `__Host-` name with `secure(false)`, a `domain(..)` or
+/// a `path(..)` other than `/`, or a `__Secure-` name with `secure(false)`. The message
+/// names the rule. A configuration mistake stops the app at start-up rather than giving it
+/// sessions that never stick.
 #[must_use = "a layer does nothing until it is added to a router with `.layer(..)`"]
 pub struct SessionLayer<T> {
     config: Config<T>,
@@ -145,8 +157,10 @@ impl<T: Databag> SessionLayer<T> {
         self
     }
 
-    /// The cookie's name (default `session`). A `__Host-` prefix makes browsers insist on
-    /// `Secure`, `Path=/` and no `Domain`, which pins the cookie to one host.
+    /// The cookie's name (default `__Host-session`, or `session` with `secure(false)`). A
+    /// `__Host-` prefix makes browsers insist on `Secure`, `Path=/` and no `Domain`, which
+    /// pins the cookie to one host: no sibling subdomain, and no attacker on plain HTTP, can
+    /// set a cookie of that name for it.
     ///
     /// # Panics
     /// If `name` is empty or has characters a cookie name cannot have: a configuration
@@ -160,7 +174,7 @@ impl<T: Databag> SessionLayer<T> {
                     .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)),
             "invalid session cookie name {name:?}: use letters, digits and `-_.!#$%&'*+^`|~`"
         );
-        self.cookie(|cookie| cookie.name = name)
+        self.cookie(|cookie| cookie.name = Some(name))
     }
 
     /// Whether the cookie is `Secure`, sent over HTTPS only (default `true`). Turn it off

@@ -13,12 +13,24 @@ use crate::id::SessionId;
 use crate::schema::{Databag, DatabagHandle, Tracked};
 use crate::store::SessionMeta;
 
+/// What the client sent, for a session that is new in this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientToken {
+    /// No token at all.
+    None,
+    /// Tokens that name no live session (unknown, expired, malformed, tampered,
+    /// undecodable): stale, to be forgotten.
+    Stale,
+    /// Several tokens that each name a live session (a cookie planted next to the real
+    /// one): none is trusted, and none is touched.
+    Ambiguous,
+}
+
 /// Where the session of this request came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Origin {
-    /// Not stored yet: the client sent no token (`client_token: false`), or one that named
-    /// no live session (unknown, expired, tampered, undecodable).
-    New { client_token: bool },
+    /// Not stored yet, with what the client sent.
+    New { token: ClientToken },
     /// Loaded under the state's id, with the meta it was stored with. `reseal`: the token
     /// must be issued again even if nothing changes (a cookie opened with an old key).
     Stored { meta: SessionMeta, reseal: bool },
@@ -50,20 +62,26 @@ pub(crate) struct SessionState {
 
 impl SessionState {
     /// A session that exists only in this request so far.
-    pub(crate) fn new(id: SessionId, expires_ms: Option<u64>, client_token: bool) -> Self {
+    pub(crate) fn new(id: SessionId, expires_ms: Option<u64>, token: ClientToken) -> Self {
         Self {
             id,
-            origin: Origin::New { client_token },
+            origin: Origin::New { token },
             intent: Intent::Keep,
             expires_ms,
         }
     }
 
-    /// A session found in the store (or a cookie) under `id`.
-    pub(crate) fn stored(id: SessionId, meta: SessionMeta, reseal: bool) -> Self {
+    /// A session found in the store (or a cookie) under `id`, stored with `meta`;
+    /// `expires_ms` is when it expires under the current timeouts.
+    pub(crate) fn stored(
+        id: SessionId,
+        meta: SessionMeta,
+        expires_ms: Option<u64>,
+        reseal: bool,
+    ) -> Self {
         Self {
             id,
-            expires_ms: meta.expires_ms,
+            expires_ms,
             origin: Origin::Stored { meta, reseal },
             intent: Intent::Keep,
         }
@@ -105,7 +123,7 @@ impl<T: Databag> Core<T> {
         let id = SessionId::generate().unwrap_or_else(|_| SessionId::from_bytes([0; 24]));
         Self {
             tracked: Some(tracked),
-            state: SessionState::new(id, None, false),
+            state: SessionState::new(id, None, ClientToken::None),
             back: None,
         }
     }
@@ -200,7 +218,7 @@ impl<T: Databag> Drop for Core<T> {
 impl SessionState {
     /// What a dropped core leaves behind in place of its state (never read).
     fn placeholder() -> Self {
-        Self::new(SessionId::from_bytes([0; 24]), None, false)
+        Self::new(SessionId::from_bytes([0; 24]), None, ClientToken::None)
     }
 }
 

@@ -8,13 +8,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::backend::{Abandoned, CommitError};
-use crate::commit::{send, start, Pending};
+use crate::commit::{start, Committing};
 use crate::config::{Config, SessionLayer};
 use crate::schema::Databag;
 use crate::slot::Slot;
@@ -24,6 +23,9 @@ impl<S, T: Databag> Layer<S> for SessionLayer<T> {
 
     fn layer(&self, inner: S) -> Self::Service {
         let config = self.config();
+        if let Err(rule) = config.transport.check() {
+            panic!("invalid SessionLayer configuration: {rule}");
+        }
         // The one moment the layer touches the store: applied to a router, it subscribes its
         // `on_deleted` to the sessions the store removes by itself.
         if let Some(listener) = &config.removals {
@@ -89,32 +91,13 @@ where
     }
 }
 
-/// A commit under way, with the response it will complete.
-struct Committing<T, B> {
-    pending: Pending,
-    response: Option<Response<B>>,
-    config: Arc<Config<T>>,
-    now: u64,
-    /// For a renewal: tells its task, if this future is dropped first, that the client never
-    /// got the new token.
-    watch: Option<Abandoned>,
-}
-
-impl<T, B> Drop for Committing<T, B> {
-    fn drop(&mut self) {
-        if let Some(abandoned) = &self.watch {
-            abandoned.set();
-        }
-    }
-}
-
 pin_project! {
     /// The response future of [`SessionService`]: the inner response, then the commit.
     pub struct ResponseFuture<F, T, B> {
         #[pin]
         inner: F,
         slot: Option<Arc<Slot<T>>>,
-        commit: Option<Committing<T, B>>,
+        commit: Option<Committing<B>>,
     }
 }
 
@@ -128,56 +111,25 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        loop {
-            if let Some(committing) = this.commit.as_mut() {
-                let result = ready!(committing.pending.as_mut().poll(cx));
-                committing.watch = None; // finished: nothing to roll back
-                let mut response = committing.response.take().unwrap_or_default();
-                match result {
-                    Ok(update) => send(
-                        &committing.config,
-                        response.headers_mut(),
-                        update,
-                        committing.now,
-                    ),
-                    Err(error) => response = failure_response(&error),
-                }
-                *this.commit = None;
-                return Poll::Ready(Ok(response));
-            }
-            let response = ready!(this.inner.as_mut().poll(cx))?;
-            let Some(slot) = this.slot.take() else {
-                return Poll::Ready(Ok(response));
-            };
-            // Untouched session, or a 5xx from the handler: nothing to write.
-            let Some(returned) = slot.take_returned() else {
-                return Poll::Ready(Ok(response));
-            };
-            if response.status().is_server_error() {
-                return Poll::Ready(Ok(response));
-            }
-            let Some((pending, now, watch)) = start(&slot.config, returned) else {
-                return Poll::Ready(Ok(response));
-            };
-            *this.commit = Some(Committing {
-                pending,
-                response: Some(response),
-                config: Arc::clone(&slot.config),
-                now,
-                watch,
-            });
+        if let Some(committing) = this.commit.as_mut() {
+            return committing.as_mut().poll(cx).map(Ok);
+        }
+        let mut response = ready!(this.inner.as_mut().poll(cx))?;
+        let Some(slot) = this.slot.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        // Untouched session, or a 5xx from the handler: nothing to write.
+        let Some(returned) = slot.take_returned() else {
+            return Poll::Ready(Ok(response));
+        };
+        if response.status().is_server_error() {
+            return Poll::Ready(Ok(response));
+        }
+        // The handler used the session: what it answered depends on the token.
+        slot.config.transport.vary(response.headers_mut());
+        match start(&slot.config, returned, response) {
+            Err(response) => Poll::Ready(Ok(response)),
+            Ok(committing) => this.commit.insert(committing).as_mut().poll(cx).map(Ok),
         }
     }
-}
-
-/// The opaque answer when committing failed; the cause is logged.
-fn failure_response<B: Default>(error: &CommitError) -> Response<B> {
-    let status = match error {
-        CommitError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        CommitError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    tracing::error!(error = %error, source = ?std::error::Error::source(error), "session commit failed");
-    let mut response = Response::new(B::default());
-    *response.status_mut() = status;
-    response
 }

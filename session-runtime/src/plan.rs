@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::backend::Plan;
 use crate::clock::millis;
-use crate::handle::{Intent, Origin, SessionState};
+use crate::handle::{ClientToken, Intent, Origin, SessionState};
 use crate::store::SessionMeta;
 
 /// The layer's session timeouts.
@@ -38,10 +38,49 @@ pub(crate) fn deadlines(timeouts: &Timeouts, created_ms: u64, now_ms: u64) -> Se
     }
 }
 
-/// Whether an unchanged session's deadline should be refreshed now: only when it would
-/// move by at least a quarter of the idle timeout, so that a busy session costs one cheap
-/// touch per quarter timeout rather than one per request.
+/// When a stored session expires under the *current* timeouts, or `None` if it already has:
+/// a session whose creation plus the current absolute timeout has passed is expired whatever
+/// deadline it was stored with, and an idle deadline further away than the current idle
+/// timeout allows (or none, once an idle timeout is configured) is cut to now plus the idle
+/// timeout. Tightening a timeout thus applies to sessions that already exist; the commit
+/// then writes the tightened deadline (see [`needs_touch`]).
+pub(crate) fn tightened(
+    timeouts: &Timeouts,
+    stored: &SessionMeta,
+    now_ms: u64,
+) -> Option<Option<u64>> {
+    if stored.is_expired(now_ms) {
+        return None;
+    }
+    let current = deadlines(timeouts, stored.created_ms, now_ms);
+    if current
+        .absolute_ms
+        .is_some_and(|absolute| absolute <= now_ms)
+    {
+        return None;
+    }
+    Some(earliest(stored.expires_ms, current.expires_ms))
+}
+
+/// The earlier of two deadlines, `None` being "never".
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (one, other) => one.or(other),
+    }
+}
+
+/// Whether an unchanged session's deadlines should be written now. When the current
+/// timeouts make them earlier than stored (a tightened configuration), at once. When they
+/// only slide later, only once they would move by at least a quarter of the idle timeout,
+/// so that a busy session costs one cheap touch per quarter timeout rather than one per
+/// request.
 fn needs_touch(timeouts: &Timeouts, stored: &SessionMeta, refreshed: &SessionMeta) -> bool {
+    if refreshed.absolute_ms != stored.absolute_ms
+        || earliest(stored.expires_ms, refreshed.expires_ms) != stored.expires_ms
+    {
+        return true;
+    }
     let (Some(idle), Some(old), Some(new)) =
         (timeouts.idle, stored.expires_ms, refreshed.expires_ms)
     else {
@@ -55,21 +94,32 @@ fn needs_touch(timeouts: &Timeouts, stored: &SessionMeta, refreshed: &SessionMet
 /// | origin | intent | fields changed | plan |
 /// |---|---|---|---|
 /// | any | destroy | any | delete the stored session (if any); forget the token (if the client sent one) |
-/// | new | keep or renew | no | nothing: a session never written to is not stored |
+/// | new, stale token | keep or renew | no | forget the token, so it costs no store read again |
+/// | new, no or ambiguous token | keep or renew | no | nothing: a session never written to is not stored |
 /// | new | keep or renew | yes | create it |
 /// | stored | renew | any | move it to a new id, with the changes |
 /// | stored | keep | yes | save the changed fields, with the refreshed idle deadline |
-/// | stored | keep | no | touch (deadline only) if it moved by a quarter of the idle timeout, or the token must be reissued; else nothing |
+/// | stored | keep | no | touch (deadlines only) if the current timeouts make them earlier, if they slid by a quarter of the idle timeout, or if the token must be reissued; else nothing |
+///
+/// "Changed", for a new session, means changed away from the defaults: a session whose
+/// fields were all written with their default values is not stored.
 pub(crate) fn plan(state: &SessionState, changed: bool, timeouts: &Timeouts, now: u64) -> Plan {
     match (&state.origin, &state.intent) {
         (origin, Intent::Destroy) => Plan::Destroy {
             stored: matches!(origin, Origin::Stored { .. }).then(|| state.id.clone()),
-            forget: !matches!(
-                origin,
-                Origin::New {
-                    client_token: false
-                }
-            ),
+            forget: *origin
+                != Origin::New {
+                    token: ClientToken::None,
+                },
+        },
+        (
+            Origin::New {
+                token: ClientToken::Stale,
+            },
+            _,
+        ) if !changed => Plan::Destroy {
+            stored: None,
+            forget: true,
         },
         (Origin::New { .. }, _) if !changed => Plan::Nothing,
         (Origin::New { .. }, intent) => Plan::Create {
@@ -121,14 +171,14 @@ mod tests {
         SessionId::from_bytes([byte; 24])
     }
 
-    fn new(client_token: bool, intent: Intent) -> SessionState {
-        let mut state = SessionState::new(id(1), None, client_token);
+    fn new(token: ClientToken, intent: Intent) -> SessionState {
+        let mut state = SessionState::new(id(1), None, token);
         state.intent = intent;
         state
     }
 
     fn stored(meta: SessionMeta, reseal: bool, intent: Intent) -> SessionState {
-        let mut state = SessionState::stored(id(1), meta, reseal);
+        let mut state = SessionState::stored(id(1), meta, meta.expires_ms, reseal);
         state.intent = intent;
         state
     }
@@ -181,20 +231,38 @@ mod tests {
     #[test]
     fn untouched_new_session_is_not_stored() {
         let t = timeouts(Some(30), None);
+        for token in [ClientToken::None, ClientToken::Ambiguous] {
+            assert_eq!(
+                plan(&new(token, Intent::Keep), false, &t, T0),
+                Plan::Nothing
+            );
+            let renewed = Intent::Renew { to: Some(id(2)) };
+            assert_eq!(plan(&new(token, renewed), false, &t, T0), Plan::Nothing);
+        }
+    }
+
+    #[test]
+    fn a_stale_token_is_forgotten_when_no_session_is_started() {
+        let t = timeouts(Some(30), None);
+        let forget = Plan::Destroy {
+            stored: None,
+            forget: true,
+        };
         assert_eq!(
-            plan(&new(false, Intent::Keep), false, &t, T0),
-            Plan::Nothing
+            plan(&new(ClientToken::Stale, Intent::Keep), false, &t, T0),
+            forget
         );
-        assert_eq!(plan(&new(true, Intent::Keep), false, &t, T0), Plan::Nothing);
-        let renewed = Intent::Renew { to: Some(id(2)) };
-        assert_eq!(plan(&new(false, renewed), false, &t, T0), Plan::Nothing);
+        assert!(matches!(
+            plan(&new(ClientToken::Stale, Intent::Keep), true, &t, T0),
+            Plan::Create { .. }
+        ));
     }
 
     #[test]
     fn changed_new_session_is_created_with_fresh_deadlines() {
         let t = timeouts(Some(30), Some(60));
         assert_eq!(
-            plan(&new(true, Intent::Keep), true, &t, T0),
+            plan(&new(ClientToken::Stale, Intent::Keep), true, &t, T0),
             Plan::Create {
                 id: id(1),
                 meta: deadlines(&t, T0, T0)
@@ -205,7 +273,7 @@ mod tests {
     #[test]
     fn renewed_new_session_is_created_under_the_renewed_id() {
         let t = timeouts(Some(30), None);
-        let state = new(false, Intent::Renew { to: Some(id(2)) });
+        let state = new(ClientToken::None, Intent::Renew { to: Some(id(2)) });
         assert!(matches!(plan(&state, true, &t, T0), Plan::Create { id: to, .. } if to == id(2)));
     }
 
@@ -302,19 +370,88 @@ mod tests {
     #[test]
     fn destroying_a_new_session_forgets_only_a_token_the_client_sent() {
         let t = timeouts(Some(30), None);
+        for token in [ClientToken::Stale, ClientToken::Ambiguous] {
+            assert_eq!(
+                plan(&new(token, Intent::Destroy), true, &t, T0),
+                Plan::Destroy {
+                    stored: None,
+                    forget: true
+                }
+            );
+        }
         assert_eq!(
-            plan(&new(true, Intent::Destroy), true, &t, T0),
-            Plan::Destroy {
-                stored: None,
-                forget: true
-            }
-        );
-        assert_eq!(
-            plan(&new(false, Intent::Destroy), true, &t, T0),
+            plan(&new(ClientToken::None, Intent::Destroy), true, &t, T0),
             Plan::Destroy {
                 stored: None,
                 forget: false
             }
         );
+    }
+
+    #[test]
+    fn a_session_past_the_current_absolute_timeout_is_expired_whatever_it_was_stored_with() {
+        // Stored under no timeouts at all, 20 hours ago.
+        let stored = deadlines(&timeouts(None, None), T0, T0);
+        let now = T0 + 20 * 60 * MIN;
+        assert_eq!(tightened(&timeouts(Some(15), Some(60)), &stored, now), None);
+        assert!(tightened(&timeouts(Some(15), None), &stored, now).is_some());
+    }
+
+    #[test]
+    fn an_idle_deadline_beyond_the_current_idle_timeout_is_cut_and_written_at_once() {
+        // Stored under a 24 h idle timeout, read under 30 minutes.
+        let stored = deadlines(&timeouts(Some(24 * 60), None), T0, T0);
+        let t = timeouts(Some(30), None);
+        let now = T0 + MIN;
+        assert_eq!(tightened(&t, &stored, now), Some(Some(now + 30 * MIN)));
+        let state = stored_state(stored);
+        assert_eq!(
+            plan(&state, false, &t, now),
+            Plan::Touch {
+                id: id(1),
+                meta: deadlines(&t, T0, now)
+            }
+        );
+    }
+
+    #[test]
+    fn a_session_stored_without_an_idle_deadline_gets_one_once_configured() {
+        let stored = deadlines(&timeouts(None, None), T0, T0);
+        let t = timeouts(Some(30), None);
+        let now = T0 + 5 * MIN;
+        assert_eq!(tightened(&t, &stored, now), Some(Some(now + 30 * MIN)));
+        assert!(matches!(
+            plan(&stored_state(stored), false, &t, now),
+            Plan::Touch { .. }
+        ));
+    }
+
+    #[test]
+    fn a_new_absolute_timeout_is_written_to_sessions_that_had_none() {
+        let stored = deadlines(&timeouts(Some(30), None), T0, T0);
+        let t = timeouts(Some(30), Some(8 * 60));
+        let Plan::Touch { meta, .. } = plan(&stored_state(stored), false, &t, T0 + MIN) else {
+            panic!("expected a touch");
+        };
+        assert_eq!(meta.absolute_ms, Some(T0 + 8 * 60 * MIN));
+    }
+
+    #[test]
+    fn sessions_within_the_current_timeouts_are_admitted_unchanged() {
+        let t = timeouts(Some(30), Some(60));
+        let stored = deadlines(&t, T0, T0);
+        assert_eq!(
+            tightened(&t, &stored, T0 + 10 * MIN),
+            Some(stored.expires_ms)
+        );
+        assert_eq!(
+            tightened(&t, &stored, T0 + 30 * MIN),
+            None,
+            "idle deadline reached"
+        );
+    }
+
+    fn stored_state(meta: SessionMeta) -> SessionState {
+        stored(meta, false, Intent::Keep)
     }
 }

@@ -1,12 +1,29 @@
-//! How the session token travels: a cookie (default) or a request/response header.
+//! How the session token travels: a cookie (default) or a request/response header; and
+//! what a response that depends on it must say to caches.
 
 use cookie::{Cookie, SameSite};
-use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, SET_COOKIE};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+
+/// The default cookie name while the cookie is `Secure`: browsers then insist on `Secure`,
+/// `Path=/` and no `Domain`, so no sibling subdomain or plain-HTTP attacker can set a cookie
+/// of that name for this host.
+pub(crate) const DEFAULT_SECURE_NAME: &str = "__Host-session";
+/// The default cookie name with `secure(false)` (local development over plain HTTP), where
+/// a `__Host-` name would be dropped by browsers.
+pub(crate) const DEFAULT_PLAIN_NAME: &str = "session";
+/// How many cookies of the session's name one request may carry that are looked at; more
+/// are ignored.
+pub(crate) const MAX_CANDIDATES: usize = 4;
+
+/// The tokens a request carries, in the order the client sent them (at most
+/// [`MAX_CANDIDATES`], duplicates dropped).
+pub(crate) type Candidates<'h> = [Option<&'h str>; MAX_CANDIDATES];
 
 /// The cookie's attributes.
 #[derive(Debug, Clone)]
 pub(crate) struct CookieConfig {
-    pub(crate) name: String,
+    /// `None`: the default, which depends on `secure`.
+    pub(crate) name: Option<String>,
     pub(crate) secure: bool,
     pub(crate) http_only: bool,
     pub(crate) same_site: SameSite,
@@ -18,7 +35,7 @@ pub(crate) struct CookieConfig {
 impl Default for CookieConfig {
     fn default() -> Self {
         Self {
-            name: "session".to_owned(),
+            name: None,
             secure: true,
             http_only: true,
             same_site: SameSite::Lax,
@@ -42,32 +59,128 @@ impl Default for Transport {
     }
 }
 
+impl CookieConfig {
+    pub(crate) fn name(&self) -> &str {
+        match &self.name {
+            Some(name) => name,
+            None if self.secure => DEFAULT_SECURE_NAME,
+            None => DEFAULT_PLAIN_NAME,
+        }
+    }
+
+    /// The rules of cookie name prefixes: browsers silently drop a cookie that breaks them,
+    /// which would look like sessions that never stick.
+    fn check(&self) -> Result<(), String> {
+        let name = self.name();
+        if name.starts_with("__Host-") {
+            if !self.secure {
+                return Err(format!(
+                    "session cookie `{name}`: a `__Host-` cookie must be Secure; remove \
+                     `.secure(false)` or use a name without the prefix (such as `session`) for \
+                     plain-HTTP development"
+                ));
+            }
+            if self.domain.is_some() {
+                return Err(format!(
+                    "session cookie `{name}`: a `__Host-` cookie cannot have a Domain; remove \
+                     `.domain(..)` or use a `__Secure-` name"
+                ));
+            }
+            if self.path != "/" {
+                return Err(format!(
+                    "session cookie `{name}`: a `__Host-` cookie must have Path=/; remove \
+                     `.path(..)` or use a `__Secure-` name"
+                ));
+            }
+        }
+        if name.starts_with("__Secure-") && !self.secure {
+            return Err(format!(
+                "session cookie `{name}`: a `__Secure-` cookie must be Secure; remove \
+                 `.secure(false)` or use a name without the prefix"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Transport {
     /// The cookie or header name: what a sealed cookie is bound to.
     pub(crate) fn name(&self) -> &str {
         match self {
-            Self::Cookie(config) => &config.name,
+            Self::Cookie(config) => config.name(),
             Self::Header(name) => name.as_str(),
         }
     }
 
-    /// The first token the client sent, unparsed. Never decodes anything.
-    pub(crate) fn read_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+    /// Checks the configuration against what browsers accept; the message names the rule.
+    pub(crate) fn check(&self) -> Result<(), String> {
         match self {
-            Self::Cookie(config) => headers
-                .get_all(COOKIE)
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-                .flat_map(|value| value.split(';'))
-                .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(name, _)| *name == config.name)
-                .map(|(_, value)| value.trim_matches('"')),
-            Self::Header(name) => headers.get(name).and_then(|value| value.to_str().ok()),
+            Self::Cookie(config) => config.check(),
+            Self::Header(_) => Ok(()),
         }
     }
 
-    /// Sends `token` to the client. `max_age_ms` is the time left before the session
-    /// expires (used by persistent cookies only).
+    /// The tokens the client sent, unparsed, in order: every cookie of the session's name
+    /// (a browser sends several when another path or domain set one too), or the header.
+    /// Never decodes anything.
+    pub(crate) fn read_tokens<'h>(&self, headers: &'h HeaderMap) -> Candidates<'h> {
+        let mut found: Candidates<'h> = [None; MAX_CANDIDATES];
+        match self {
+            Self::Cookie(config) => {
+                let name = config.name();
+                let values = headers
+                    .get_all(COOKIE)
+                    .iter()
+                    .filter_map(|value| value.to_str().ok())
+                    .flat_map(|value| value.split(';'))
+                    .filter_map(|pair| pair.trim().split_once('='))
+                    .filter(|(key, _)| *key == name)
+                    .map(|(_, value)| value.trim_matches('"'));
+                let mut count = 0;
+                for value in values {
+                    if found[..count].contains(&Some(value)) {
+                        continue;
+                    }
+                    if count == MAX_CANDIDATES {
+                        tracing::warn!(
+                            cookie = name,
+                            "more than {MAX_CANDIDATES} session cookies in one request; the rest are ignored"
+                        );
+                        break;
+                    }
+                    found[count] = Some(value);
+                    count += 1;
+                }
+            }
+            Self::Header(name) => {
+                found[0] = headers.get(name).and_then(|value| value.to_str().ok());
+            }
+        }
+        found
+    }
+
+    /// Marks a response that depended on the session: caches must key it by the token.
+    pub(crate) fn vary(&self, headers: &mut HeaderMap) {
+        let token = match self {
+            Self::Cookie(_) => "cookie",
+            Self::Header(name) => name.as_str(),
+        };
+        let present = headers
+            .get_all(VARY)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .any(|entry| entry == "*" || entry.eq_ignore_ascii_case(token));
+        if !present {
+            if let Ok(value) = HeaderValue::from_str(token) {
+                headers.append(VARY, value);
+            }
+        }
+    }
+
+    /// Sends `token` to the client, in a response no shared cache may store. `max_age_ms`
+    /// is the time left before the session expires (used by persistent cookies only).
     pub(crate) fn write_token(
         &self,
         headers: &mut HeaderMap,
@@ -91,6 +204,7 @@ impl Transport {
                 }
             }
         }
+        no_store(headers);
     }
 
     /// Tells the client to forget its token: a removal cookie with the original attributes
@@ -107,6 +221,7 @@ impl Transport {
                 headers.insert(name.clone(), HeaderValue::from_static(""));
             }
         }
+        no_store(headers);
     }
 
     /// Whether sending the token again is needed to keep the client's copy alive as long as
@@ -116,8 +231,25 @@ impl Transport {
     }
 }
 
+/// A response that carries a token (or its removal) must never be stored by a shared cache,
+/// which would hand one visitor's session to the next. `no-store` rather than `private,
+/// no-cache="Set-Cookie"`: it needs no parsing of other directives, and every cache honours
+/// it. A `Cache-Control` the handler set that already says `no-store` is kept; any other is
+/// replaced, since all of them are weaker.
+fn no_store(headers: &mut HeaderMap) {
+    let already = headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|directive| directive.trim().eq_ignore_ascii_case("no-store"));
+    if !already {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
 fn base_cookie(config: &CookieConfig, value: String) -> Cookie<'static> {
-    let mut cookie = Cookie::new(config.name.clone(), value);
+    let mut cookie = Cookie::new(config.name().to_owned(), value);
     cookie.set_secure(config.secure);
     cookie.set_http_only(config.http_only);
     cookie.set_same_site(config.same_site);
@@ -143,19 +275,116 @@ fn append_cookie(headers: &mut HeaderMap, cookie: &Cookie<'_>) {
 mod tests {
     use super::*;
 
+    fn plain() -> Transport {
+        Transport::Cookie(CookieConfig {
+            secure: false,
+            ..CookieConfig::default()
+        })
+    }
+
     #[test]
     fn reads_the_named_cookie_among_others() {
-        let transport = Transport::default();
+        let transport = plain();
         let mut headers = HeaderMap::new();
         headers.append(COOKIE, HeaderValue::from_static("a=1; sessionx=2"));
         headers.append(COOKIE, HeaderValue::from_static("b=3;session=tok; c=4"));
-        assert_eq!(transport.read_token(&headers), Some("tok"));
-        assert_eq!(transport.read_token(&HeaderMap::new()), None);
+        assert_eq!(
+            transport.read_tokens(&headers),
+            [Some("tok"), None, None, None]
+        );
+        assert_eq!(
+            transport.read_tokens(&HeaderMap::new()),
+            [None; MAX_CANDIDATES]
+        );
+    }
+
+    #[test]
+    fn reads_every_cookie_of_the_name_in_order_up_to_the_bound() {
+        let transport = plain();
+        let mut headers = HeaderMap::new();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("session=a; session=b; session=a; session=c"),
+        );
+        headers.append(COOKIE, HeaderValue::from_static("session=d; session=e"));
+        assert_eq!(
+            transport.read_tokens(&headers),
+            [Some("a"), Some("b"), Some("c"), Some("d")]
+        );
+    }
+
+    #[test]
+    fn default_name_is_host_prefixed_while_secure() {
+        assert_eq!(Transport::default().name(), "__Host-session");
+        assert_eq!(plain().name(), "session");
+    }
+
+    #[test]
+    fn prefix_rules_are_checked() {
+        let config = |name: &str, secure, domain: Option<&str>, path: &str| {
+            Transport::Cookie(CookieConfig {
+                name: Some(name.to_owned()),
+                secure,
+                domain: domain.map(str::to_owned),
+                path: path.to_owned(),
+                ..CookieConfig::default()
+            })
+            .check()
+        };
+        assert!(config("__Host-s", true, None, "/").is_ok());
+        assert!(config("__Secure-s", true, Some("example.com"), "/app").is_ok());
+        assert!(config("s", false, Some("example.com"), "/app").is_ok());
+        for (result, rule) in [
+            (config("__Host-s", false, None, "/"), "must be Secure"),
+            (
+                config("__Host-s", true, Some("example.com"), "/"),
+                "cannot have a Domain",
+            ),
+            (config("__Host-s", true, None, "/app"), "must have Path=/"),
+            (config("__Secure-s", false, None, "/"), "must be Secure"),
+        ] {
+            let message = result.unwrap_err();
+            assert!(message.contains(rule), "{message}");
+        }
+        // The default name follows `secure`, so it never breaks the rules.
+        assert!(plain().check().is_ok());
+        assert!(Transport::default().check().is_ok());
+    }
+
+    #[test]
+    fn token_responses_are_not_stored_by_caches_unless_already_stricter() {
+        let transport = plain();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        );
+        transport.write_token(&mut headers, "tok", None);
+        assert_eq!(headers[CACHE_CONTROL], "no-store");
+        let mut headers = HeaderMap::new();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, No-Store"));
+        transport.write_removal(&mut headers);
+        assert_eq!(headers[CACHE_CONTROL], "private, No-Store");
+    }
+
+    #[test]
+    fn vary_names_the_token_once() {
+        let mut headers = HeaderMap::new();
+        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        plain().vary(&mut headers);
+        plain().vary(&mut headers);
+        let vary: Vec<_> = headers.get_all(VARY).iter().collect();
+        assert_eq!(vary, ["Accept-Encoding", "cookie"]);
+        let header = Transport::Header(HeaderName::from_static("x-session-token"));
+        let mut headers = HeaderMap::new();
+        header.vary(&mut headers);
+        assert_eq!(headers[VARY], "x-session-token");
     }
 
     #[test]
     fn removal_cookie_repeats_the_attributes() {
         let transport = Transport::Cookie(CookieConfig {
+            name: Some("session".to_owned()),
             path: "/app".to_owned(),
             domain: Some("example.com".to_owned()),
             same_site: SameSite::Strict,

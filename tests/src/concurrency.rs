@@ -18,7 +18,7 @@ macro_rules! wide {
     ($($field:ident),*) => {
         /// One field per worker.
         #[derive(Databag, Debug)]
-        pub struct Wide { $(pub $field: u32,)* }
+        pub struct Wide { $(pub $field: u32,)* pub started: bool }
     };
 }
 
@@ -178,7 +178,8 @@ async fn read_all(session: Session<Wide>) -> String {
 }
 
 async fn start(mut session: Session<Wide>) -> &'static str {
-    session.set_f00(0);
+    // A new session written only with defaults is not stored: mark it started.
+    session.set_started(true);
     session.renew();
     "started"
 }

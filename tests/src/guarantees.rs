@@ -391,12 +391,10 @@ pub async fn renew_racing_a_logout_never_brings_the_session_back<S: SessionStore
     state.gate.release.notify_one();
     let login = login.await.unwrap();
     assert_eq!(login.status(), StatusCode::OK);
-    // The login was too late: no new session, and the client is told to drop its token.
+    // The login was too late: no new session and no token (the old one is dead, and a
+    // concurrent renewal's response may carry a newer one the client must keep).
     let cookies = set_cookies(&login).join("\n");
-    assert!(
-        cookies.contains("session=;") && cookies.contains("Max-Age=0"),
-        "{cookies}"
-    );
+    assert!(cookies.is_empty(), "{cookies}");
     let old = SessionId::parse(cookie.trim_start_matches("session=")).unwrap();
     assert_eq!(store.load(&old, now()).await.unwrap(), None);
 }

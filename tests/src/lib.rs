@@ -7,6 +7,7 @@ pub mod app;
 pub mod concurrency;
 pub mod counting;
 pub mod guarantees;
+pub mod hardening;
 pub mod inprocess;
 pub mod logs;
 pub mod migration;

@@ -333,3 +333,83 @@ mod migration {
     use integration_tests::migration::SharedCookieKey;
     integration_tests::migration_suite!(async { SharedCookieKey(super::key(9)) });
 }
+
+/// Issue 12: a cookie sealed under laxer timeouts obeys the current ones. Sealed with no
+/// idle timeout, it is expired once its creation plus the current absolute timeout has
+/// passed, and an idle deadline it never had is given to it (and sealed into a new cookie)
+/// at once.
+#[tokio::test]
+async fn a_cookie_sealed_under_laxer_timeouts_obeys_the_current_ones() {
+    let clock = ManualClock::new();
+    let lax = serve(layer(key(1)).without_idle_timeout().clock(clock.clone())).await;
+    let token = three_visits(&lax).await;
+    let cookie = format!("session={token}");
+    let strict = serve(
+        layer(key(1))
+            .idle_timeout(Duration::from_secs(30 * 60))
+            .absolute_timeout(Duration::from_secs(8 * 3600))
+            .clock(clock.clone()),
+    )
+    .await;
+    // Within both: read, and a new cookie carries the deadlines the old one lacked.
+    clock.advance(Duration::from_secs(60));
+    let response = get_with(&strict, "/read", &cookie).await;
+    let resealed = cookie_value(&response, "session").expect("the tightened cookie is resent");
+    assert!(body(response).await.starts_with("visits: 3 "));
+    // The resealed cookie idles out after 30 minutes, even on the lax layer.
+    clock.advance(Duration::from_secs(31 * 60));
+    let response = get_with(&lax, "/read", &format!("session={resealed}")).await;
+    assert!(body(response).await.contains("new: true"));
+    // The original cookie, a year later, is past the 8 h absolute timeout.
+    clock.advance(Duration::from_secs(365 * 24 * 3600));
+    let response = get_with(&strict, "/read", &cookie).await;
+    assert!(body(response).await.contains("new: true"));
+}
+
+/// Issue 12: a planted cookie next to the real one never shadows it, in either order, and
+/// two cookies that each open to a live session are both ignored.
+#[tokio::test]
+async fn several_session_cookies_never_let_one_shadow_the_other() {
+    let server = serve(layer(key(1))).await;
+    let victim = three_visits(&server).await;
+    let other_key = serve(layer(key(2))).await;
+    let forged = three_visits(&other_key).await;
+    for cookie in [
+        format!("session=garbage; session={victim}"),
+        format!("session={victim}; session=garbage"),
+        format!("session={forged}; session={victim}"),
+    ] {
+        let response = get_with(&server, "/read", &cookie).await;
+        assert!(body(response).await.starts_with("visits: 3 "), "{cookie}");
+    }
+    let attacker = three_visits(&server).await;
+    for cookie in [
+        format!("session={attacker}; session={victim}"),
+        format!("session={victim}; session={attacker}"),
+    ] {
+        let response = get_with(&server, "/read", &cookie).await;
+        assert!(set_cookies(&response).is_empty(), "no removal of either");
+        assert!(body(response).await.contains("new: true"), "{cookie}");
+    }
+}
+
+/// Issue 12: the cookie store cannot tell a replayed logout from the first one, so each
+/// request that destroys a session it carries runs `on_deleted` (documented in the
+/// `CookieStore` docs and the README).
+#[tokio::test]
+async fn each_replayed_logout_runs_on_deleted_with_the_cookie_store() {
+    let deleted = Arc::new(Mutex::new(0));
+    let sink = Arc::clone(&deleted);
+    let server = serve(layer(key(1)).on_deleted(move |_, _| *sink.lock().unwrap() += 1)).await;
+    let token = three_visits(&server).await;
+    for _ in 0..3 {
+        let response = bare_client()
+            .post(server.url("/logout"))
+            .header("cookie", format!("session={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(*deleted.lock().unwrap(), 3);
+}

@@ -58,7 +58,7 @@ impl Target {
             )),
         };
         let layer = match carrier {
-            Carrier::Cookie => layer,
+            Carrier::Cookie => layer.cookie_name(NAME),
             Carrier::Header => layer.header(http::HeaderName::from_static(HEADER)),
         };
         let svc = service(&layer);

@@ -13,6 +13,11 @@ mod http {
     integration_tests::guarantee_suite!(async { MemoryStore::new() });
 }
 
+mod hardening {
+    use super::*;
+    integration_tests::hardening_suite!(async { MemoryStore::new() });
+}
+
 mod memory_only {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
@@ -54,16 +59,57 @@ mod memory_only {
     }
 
     #[tokio::test]
-    async fn default_cookie_is_secure_http_only_lax_and_ends_with_the_browser_session() {
+    async fn default_cookie_is_host_prefixed_secure_http_only_lax_and_ends_with_the_browser_session(
+    ) {
         let (router, _) = app(SessionLayer::<TestSession>::new(MemoryStore::new()));
         let server = TestServer::start(router).await;
         let response = browser().get(server.url("/visit")).send().await.unwrap();
         let cookie = set_cookies(&response).join("\n");
-        for attribute in ["session=", "Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.starts_with("__Host-session="), "{cookie}");
+        for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
         }
         assert!(!cookie.contains("Max-Age"), "{cookie}");
         assert!(!cookie.contains("Domain"), "{cookie}");
+    }
+
+    #[tokio::test]
+    async fn plain_http_development_gets_a_plain_default_name() {
+        let (router, _) = app(SessionLayer::<TestSession>::new(MemoryStore::new()).secure(false));
+        let server = TestServer::start(router).await;
+        let response = browser().get(server.url("/visit")).send().await.unwrap();
+        let cookie = set_cookies(&response).join("\n");
+        assert!(cookie.starts_with("session="), "{cookie}");
+        assert!(!cookie.contains("Secure"), "{cookie}");
+    }
+
+    /// Browsers silently drop cookies that break the `__Host-` / `__Secure-` rules: such a
+    /// configuration stops the app when the layer is applied, naming the rule.
+    #[test]
+    fn cookie_prefix_rules_are_enforced_at_start_up() {
+        type Configure = fn(SessionLayer<TestSession>) -> SessionLayer<TestSession>;
+        let cases: [(Configure, &str); 4] = [
+            (
+                |layer| layer.secure(false).cookie_name("__Host-s"),
+                "must be Secure",
+            ),
+            (|layer| layer.domain("example.com"), "cannot have a Domain"),
+            (|layer| layer.path("/app"), "must have Path=/"),
+            (
+                |layer| layer.cookie_name("__Secure-s").secure(false),
+                "must be Secure",
+            ),
+        ];
+        for (configure, rule) in cases {
+            let layer = configure(SessionLayer::<TestSession>::new(MemoryStore::new()));
+            let Err(panic) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app(layer).0))
+            else {
+                panic!("{rule}: accepted");
+            };
+            let message = panic.downcast_ref::<String>().unwrap();
+            assert!(message.contains(rule), "{message}");
+        }
     }
 
     #[tokio::test]
@@ -140,17 +186,37 @@ mod memory_only {
         let server_one = TestServer::start(app(layer(hook(&first))).0).await;
         let server_two = TestServer::start(app(layer(hook(&second))).0).await;
 
-        let response = browser().get(server_one.url("/visit")).send().await.unwrap();
+        let response = browser()
+            .get(server_one.url("/visit"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let response = browser().get(server_two.url("/visit")).send().await.unwrap();
+        let response = browser()
+            .get(server_two.url("/visit"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(earlier_clone.len(), 2, "a clone made before use shares the sessions");
+        assert_eq!(
+            earlier_clone.len(),
+            2,
+            "a clone made before use shares the sessions"
+        );
 
         clock.advance(Duration::from_secs(61));
         assert_eq!(store.sweep(), 2);
         let sorted = |list: &Arc<Mutex<Vec<u32>>>| list.lock().unwrap().clone();
-        assert_eq!(sorted(&never), Vec::<u32>::new(), "a layer never applied hears nothing");
-        assert_eq!(sorted(&first), vec![1, 1], "each applied layer hears every expiry once");
+        assert_eq!(
+            sorted(&never),
+            Vec::<u32>::new(),
+            "a layer never applied hears nothing"
+        );
+        assert_eq!(
+            sorted(&first),
+            vec![1, 1],
+            "each applied layer hears every expiry once"
+        );
         assert_eq!(sorted(&second), vec![1, 1]);
         assert!(earlier_clone.is_empty());
     }

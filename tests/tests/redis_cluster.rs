@@ -20,6 +20,10 @@ mod http {
     integration_tests::guarantee_suite!(guarded: super::cluster());
 }
 
+mod hardening {
+    integration_tests::hardening_suite!(guarded: super::cluster());
+}
+
 mod cluster_only {
     use std::time::Duration;
 

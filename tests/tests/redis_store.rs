@@ -21,6 +21,10 @@ mod http {
     integration_tests::guarantee_suite!(guarded: super::single());
 }
 
+mod hardening {
+    integration_tests::hardening_suite!(guarded: super::single());
+}
+
 mod migration {
     use integration_tests::counting::Counting;
 

@@ -56,6 +56,10 @@ impl<T: Databag> Backend<T> for CookieStore {
     fn subscribe_removals(&self, _listener: &RemovalListener) {
         // Cookies expire on the client: there is nothing to observe.
     }
+
+    fn loads_with_io(&self) -> bool {
+        false
+    }
 }
 
 impl CookieStore {

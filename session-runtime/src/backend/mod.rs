@@ -269,6 +269,11 @@ pub(crate) trait Backend<T>: Send + Sync + 'static {
 
     /// Registers the layer's `on_deleted` for sessions the backend removes by itself.
     fn subscribe_removals(&self, listener: &RemovalListener);
+
+    /// Whether loading waits on I/O, and so needs the store timeout (and a timer).
+    fn loads_with_io(&self) -> bool {
+        true
+    }
 }
 
 /// Anything `SessionLayer::new` accepts: every [`SessionStore`], and `CookieStore`.

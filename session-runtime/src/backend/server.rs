@@ -2,6 +2,9 @@
 //! data, and a commit writes only what changed.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument as _;
 
 use super::{decoded, Applied, BoxFuture, CommitError, Ctx, Found, Plan, Token, TokenUpdate};
 use crate::id::SessionId;
@@ -22,6 +25,13 @@ impl<S: SessionStore> StoreBackend<S> {
     pub(crate) fn new(store: S) -> Self {
         Self {
             store: Arc::new(store),
+        }
+    }
+
+    /// Another handle on the same store, for work on a task of its own.
+    fn clone_handle(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
         }
     }
 }
@@ -169,14 +179,17 @@ impl<S: SessionStore> StoreBackend<S> {
     /// happens:
     ///
     /// - create fails: the old session is untouched, the request gets a 503;
-    /// - the take finds nothing: a concurrent request ended the session, so the new id is
-    ///   deleted too and the client told to forget its token (a renewal never resurrects);
+    /// - the take finds nothing: a concurrent request ended (or renewed) the session, so the
+    ///   new id is deleted too and nothing is sent: the client's old token is dead, and a
+    ///   concurrent renewal's response may carry its new one (a double-submitted login
+    ///   stays logged in);
     /// - the take fails: the session may or may not still be under the old id, but it is
     ///   under the new one, so the client gets the new token and the old id is deleted once
-    ///   more in the background;
+    ///   more in the background (if a logout raced it, the outcome is as if the login had
+    ///   come after the logout);
     /// - the response was dropped (the client left, an outer timeout): the client still
     ///   holds the old token, so the move is undone: the new id is deleted and, if the old
-    ///   one was taken already, the session is put back under it.
+    ///   one was taken already, the session is put back under it as it was.
     async fn renew<T: Databag>(
         &self,
         from: SessionId,
@@ -193,6 +206,11 @@ impl<S: SessionStore> StoreBackend<S> {
         }
         let taken = match ctx.bounded(self.store.take(&from, ctx.now)).await {
             Ok(taken) => taken,
+            Err(error) if ctx.abandoned.is_set() => {
+                tracing::warn!(session = %from, %error, "renewal could not remove the old session id, and its response was dropped; undoing it");
+                self.undo_after_failed_take(from, to, ctx);
+                return Ok(Applied::token(TokenUpdate::Keep));
+            }
             Err(error) => {
                 tracing::warn!(
                     session = %from,
@@ -205,19 +223,44 @@ impl<S: SessionStore> StoreBackend<S> {
             }
         };
         let Some(taken) = taken else {
-            tracing::debug!(session = %from, "session ended during the request; it is not renewed");
+            tracing::debug!(session = %from, "session ended or moved during the request; it is not renewed");
             self.delete_in_background(to, ctx, "a renewal of a session ended meanwhile");
-            return Ok(Applied::token(TokenUpdate::Forget));
+            return Ok(Applied::token(TokenUpdate::Keep));
         };
         self.carry_over(&to, &ours, &taken.record, tracked, &meta, ctx)
             .await;
         if ctx.abandoned.is_set() {
             // Put back what was taken, without this request's changes: a renewal is a
             // privilege change (a login), and the old id may be one an attacker planted.
-            self.move_back(from, to, taken, ctx);
+            self.move_back(from, to, taken, ctx.timeout, ctx.now);
             return Ok(Applied::token(TokenUpdate::Keep));
         }
         Ok(moved(to, &meta))
+    }
+
+    /// The take of an abandoned renewal failed, so whether the session is still under the
+    /// old id is unknown: take it again on a task of its own (after the first attempt, on a
+    /// store that orders one client's commands) and put it back if it was still there.
+    fn undo_after_failed_take(&self, from: SessionId, to: SessionId, ctx: &Ctx<'_>) {
+        let this = self.clone_handle();
+        let (timeout, now) = (ctx.timeout, ctx.now);
+        spawn(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            match super::until(deadline, timeout, this.store.take(&from, now)).await {
+                Ok(Some(taken)) => this.move_back(from, to, taken, timeout, now),
+                Ok(None) => tracing::error!(
+                    session = %from,
+                    "a renewal whose response was dropped could not be undone: the old id was \
+                     already gone; the session stays under its new id"
+                ),
+                Err(error) => tracing::error!(
+                    session = %from,
+                    %error,
+                    "a renewal whose response was dropped could not be undone; both ids may \
+                     hold the session until it expires"
+                ),
+            }
+        });
     }
 
     /// Writes to the new id what other requests saved under the old one while this request
@@ -266,11 +309,18 @@ impl<S: SessionStore> StoreBackend<S> {
 
     /// Undoes a renewal whose response never reached the client: the session goes back
     /// under `from` (which the client still holds) as it was before this request, and `to`
-    /// is deleted, on a task of its own.
-    fn move_back(&self, from: SessionId, to: SessionId, session: Loaded, ctx: &Ctx<'_>) {
+    /// is deleted, on a task of its own. If putting it back fails, the old id is read to
+    /// learn whether it landed all the same (a late answer): only then is `to` deleted, so
+    /// the session is never left in neither place.
+    fn move_back(
+        &self,
+        from: SessionId,
+        to: SessionId,
+        session: Loaded,
+        timeout: Duration,
+        now: u64,
+    ) {
         let store = Arc::clone(&self.store);
-        let timeout = ctx.timeout;
-        let now = ctx.now;
         spawn(async move {
             let deadline = tokio::time::Instant::now() + timeout;
             let restored = super::until(
@@ -279,16 +329,26 @@ impl<S: SessionStore> StoreBackend<S> {
                 store.create(&from, &session.record, &session.meta, now),
             )
             .await;
-            match restored {
-                Ok(_) => {
-                    let _ = super::until(deadline, timeout, store.delete(&to)).await;
+            let back = match restored {
+                // `IdTaken`: a session is under the old id, which is what was wanted.
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::warn!(session = %from, %error, "putting a session back under its old id failed; checking whether it landed");
+                    let deadline = tokio::time::Instant::now() + timeout;
+                    matches!(
+                        super::until(deadline, timeout, store.load(&from, now)).await,
+                        Ok(Some(_))
+                    )
                 }
-                Err(error) => tracing::error!(
+            };
+            if back {
+                let _ = super::until(deadline, timeout, store.delete(&to)).await;
+            } else {
+                tracing::error!(
                     session = %from,
-                    %error,
                     "could not undo a renewal whose response was dropped; the session stays \
                      under its new id"
-                ),
+                );
             }
         });
     }
@@ -314,11 +374,12 @@ fn moved(to: SessionId, meta: &SessionMeta) -> Applied {
     })
 }
 
-/// Runs `task` on the current Tokio runtime (the layer always runs inside one).
+/// Runs `task` on the current Tokio runtime (the layer always runs inside one), in the
+/// request's tracing span.
 fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
-            runtime.spawn(task);
+            runtime.spawn(task.in_current_span());
         }
         Err(_) => tracing::error!("no Tokio runtime to run session cleanup on"),
     }

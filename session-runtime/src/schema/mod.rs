@@ -152,7 +152,8 @@ pub trait DatabagHandle: Deref<Target = Self::Data> + Sized + Send + 'static {
     fn into_tracked(self) -> Tracked<Self::Data>;
 
     /// The session id. `Display` prints a fingerprint, not the token. After
-    /// [`renew`](Self::renew), the new id.
+    /// [`renew`](Self::renew), the new id (drawn when `renew` is called; in the rare case the
+    /// operating system's random source fails then, the old one until the commit draws it).
     fn id(&self) -> &SessionId;
 
     /// Whether the session did not exist before this request (it is stored only once
