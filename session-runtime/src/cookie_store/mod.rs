@@ -41,7 +41,9 @@ pub(crate) use seal::{open, seal, Payload};
 /// - **Size.** A cookie is limited to 4096 bytes: a session that seals larger is refused
 ///   at save with a logged error and a 500 (no truncated cookie is ever sent), and an
 ///   incoming cookie over 4096 bytes is ignored before any decoding.
-/// - **Hooks.** `on_deleted` fires on `destroy()` only: expiry happens on the client.
+/// - **Hooks.** `on_deleted` fires on `destroy()` only: expiry happens on the client. And
+///   it fires for every request that destroys a session it carries: the store keeps
+///   nothing, so a replayed logout (the same cookie sent again) runs it again.
 pub struct CookieStore {
     pub(crate) keys: KeyRing,
 }
