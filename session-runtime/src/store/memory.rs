@@ -1,7 +1,24 @@
 //! [`MemoryStore`]: sessions in this process's memory.
+//!
+//! Layout: 64 shards, each a read-write lock around a map from the SHA-256 digest of a
+//! session's id to its entry, plus two ordered indexes kept in step with the map:
+//!
+//! - `deadlines`: the sessions that have a deadline, soonest first. Expiry (the sweeper, or a
+//!   full shard making room) pops expired sessions off its front instead of scanning.
+//! - `queue` (bounded stores only): the eviction order, an exact LRU kept lazily. Every use
+//!   of a session takes a stamp from its shard's counter (an atomic, so that `load` only
+//!   needs the read lock) and raises the entry's `used` stamp; the entry sits in `queue`
+//!   under the stamp it had when it was last queued (`queued <= used`). To evict, the shard
+//!   pops the smallest queued stamp: if that entry was not used since (`queued == used`), it
+//!   is the least recently used session of the shard (every other entry has
+//!   `used >= queued > this`); otherwise it is queued again under `used` and the next is
+//!   popped. An entry is re-queued at most once per use, so eviction costs O(log n)
+//!   amortized per operation, with no scan.
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
 use super::{
@@ -15,24 +32,72 @@ use crate::record::Record;
 const SHARDS: usize = 64;
 const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-type Shard = RwLock<HashMap<SessionId, Loaded>>;
+/// A session's key in the store: the SHA-256 digest of its id ([`SessionId::digest`]).
+type Key = [u8; 32];
+/// Digests are already uniformly random: the map hashes them by taking 8 of their bytes.
+/// Entries are boxed so that the table, which a full shard's churn of removals and inserts
+/// doubles once (tombstones), stays small: 40 bytes a slot.
+type Sessions = HashMap<Key, Box<Entry>, BuildHasherDefault<DigestHasher>>;
 type WeakListener = Weak<dyn Fn(&SessionId, &Record) + Send + Sync>;
 
 /// Sessions kept in this process's memory: for development, tests, and single-process apps.
 ///
+/// - **Bounded by default**: at most [`DEFAULT_MAX_SESSIONS`](Self::DEFAULT_MAX_SESSIONS)
+///   (100,000) sessions; change it with [`MemoryStoreBuilder::max_sessions`], or lift it with
+///   [`MemoryStoreBuilder::unbounded`]. A session costs about 400 bytes of the store's own
+///   (its entry, its digest three times: map and two indexes) plus its record; with a
+///   one-field record, 100,000 sessions take 44 MiB of heap and 55 MiB of resident memory
+///   once the store has been full for a while (`tests/tests/scale.rs`). Count about 1 KiB
+///   a session for records of a few short fields: at most about 100 MiB at the default
+///   bound. A flood of requests without a cookie to a route that writes the session
+///   therefore makes the store evict, not grow for the whole idle timeout.
+/// - **Least recently used evicted first** when full; see [Capacity and
+///   eviction](#capacity-and-eviction) for exactly what that guarantees.
+/// - **Keyed by digest**: sessions are stored under the SHA-256 digest of their id (as the
+///   Redis store does), not under the id, so the store's maps hold no usable token. The id
+///   itself is kept beside the session only while an `on_deleted` hook is subscribed,
+///   because the hook is handed the id (see [`RemovalListener`]); a layer subscribes its
+///   hook when it is applied to a router, so sessions created through any layer before
+///   that would be removed without a report (and a warning in the log).
 /// - **Concurrent without a global lock**: sessions are spread over 64 shards, each with its
-///   own read-write lock, so requests for different sessions rarely wait for each other.
+///   own read-write lock; loads take only the read lock, so requests for different
+///   sessions, and reads of one session, rarely wait for each other.
 /// - **Expired sessions are never returned**, even before they are swept.
 /// - **A background sweeper** (every 60 s by default, see
 ///   [`MemoryStoreBuilder::sweep_interval`]) removes expired sessions and
 ///   reports each to the layer's `on_deleted` hook. It starts with the first store
 ///   operation inside a Tokio runtime and stops when the last clone of the store is dropped.
-/// - **Optional capacity bound** ([`MemoryStoreBuilder::max_sessions`]): when a
-///   shard is full, creating a session first drops expired ones, then evicts the session
-///   closest to expiry in that shard (reported to `on_deleted` too).
 ///
 /// Clones share the same sessions. Sessions do not survive a restart and are not shared
 /// between processes: use a Redis store for that.
+///
+/// # Capacity and eviction
+///
+/// Sessions fall into the 64 shards at random (by their id's digest), and the bound is split
+/// evenly among the shards: `max / 64` each (the remainder spread over the first shards, and
+/// at least 1 each, so the store never holds more than `max.max(64)` sessions). A session's
+/// *use* is any `load`, `save`, `touch` or `create` of it: every request that reads its
+/// session loads it. Creating a session in a full shard first removes that shard's expired
+/// sessions; if none had expired, it evicts the shard's **least recently used** session.
+/// Every removal is reported to `on_deleted`, expired sessions before evicted ones.
+///
+/// What this guarantees, exactly: a session is evicted only when its shard is full and
+/// every other session of that shard was used (or created) more recently than it. So a
+/// session is never evicted before at least its shard's capacity of *other* sessions of its
+/// shard have been created or used since its own last use. With the default bound that is
+/// 1,562 (or 1,563) sessions of its shard, about 100,000 new sessions store-wide (a few
+/// percent more or less: new sessions fall into shards at random). Under a flood of new anonymous
+/// sessions the flood's own sessions, never used again, are the first to go; a logged-in
+/// user who makes a request at least once per that many new sessions keeps their session,
+/// however long the flood lasts.
+///
+/// What it does not guarantee: a session left unused while more new sessions than the
+/// bound are created is evicted before its idle timeout (its user gets a fresh session). Size
+/// the bound as your peak rate of new sessions times the idle time you need to survive it,
+/// or use a Redis store. And because the bound is per shard, a store starts evicting a
+/// little before it holds `max` sessions (its fullest shard fills first: typically from
+/// about 94% of the default bound), so give the bound some margin over the sessions you
+/// expect to hold.
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
@@ -40,12 +105,92 @@ pub struct MemoryStore {
 
 struct Inner {
     shards: Box<[Shard]>,
-    max_per_shard: Option<usize>,
     sweep_interval: Duration,
     clock: Arc<dyn Clock>,
     /// The layers' `on_deleted` reports, held weakly: each ends with its layer.
     listeners: RwLock<Vec<WeakListener>>,
+    /// Whether a listener may be alive: only then are ids kept beside the sessions created
+    /// (a listener is handed the id; the store's keys are digests). Set when one subscribes,
+    /// cleared when a report finds them all dropped.
+    reporting: AtomicBool,
     sweeper: std::sync::OnceLock<tokio::task::AbortHandle>,
+}
+
+/// One lock's worth of sessions.
+struct Shard {
+    /// The last stamp handed out in this shard: every session created takes the next one
+    /// (its serial), and in bounded stores so does every use (load, save, touch).
+    uses: AtomicU64,
+    /// The most sessions this shard holds; `None` when the store is unbounded.
+    capacity: Option<usize>,
+    state: RwLock<State>,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: Sessions,
+    /// Bounded stores only: each session once, under its `queued` stamp (see the module
+    /// docs). Stamps are unique within a shard.
+    queue: BTreeMap<u64, Key>,
+    /// The sessions that have a deadline (`expires_ms`), soonest first, under
+    /// `(deadline, serial)`.
+    deadlines: BTreeMap<(u64, u64), Key>,
+}
+
+/// Hashes a [`Key`] by its bytes 8 to 15 (byte 0 picks the shard). Keys are SHA-256
+/// digests of ids the server drew at random, so they are evenly spread without further
+/// hashing; a client can choose the ids it looks up, but not the ids that are stored, so it
+/// cannot lengthen the probe sequences of the table.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(word) = bytes.get(8..16).and_then(|word| word.try_into().ok()) {
+            self.0 = u64::from_le_bytes(word);
+        } else {
+            // Not a digest (the map hashes nothing else): mixed in, never relied on.
+            for &byte in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+            }
+        }
+    }
+
+    fn write_usize(&mut self, _length: usize) {
+        // `[u8; 32]` hashes as a slice: its length first, the same for every key.
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+struct Entry {
+    loaded: Loaded,
+    /// The id, kept only while removals may have a listener to report to.
+    id: Option<SessionId>,
+    /// Unique within the shard: this entry's place among equal deadlines in
+    /// `State::deadlines`.
+    serial: u64,
+    /// The stamp this entry is queued under in `State::queue` (bounded stores).
+    queued: u64,
+    /// The stamp of its last use, never below `queued`; loads raise it under the read lock.
+    used: AtomicU64,
+}
+
+/// A session the store removed by itself, to report.
+struct Removed {
+    id: Option<SessionId>,
+    record: Record,
+}
+
+impl From<Box<Entry>> for Removed {
+    fn from(entry: Box<Entry>) -> Self {
+        Self {
+            id: entry.id,
+            record: entry.loaded.record,
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -66,11 +211,24 @@ pub struct MemoryStoreBuilder {
 }
 
 impl MemoryStoreBuilder {
-    /// Bounds the number of sessions, approximately: the bound is enforced per shard
-    /// (`max / 64`, at least 1). When a shard is full, creating a session first drops
-    /// expired ones, then evicts the one closest to expiry (reported to `on_deleted`).
+    /// Bounds the number of sessions (default
+    /// [`MemoryStore::DEFAULT_MAX_SESSIONS`], 100,000). The bound is split over the store's
+    /// 64 shards (at least 1 each, so at most `max.max(64)` sessions are held); when a shard
+    /// is full, creating a session first drops its expired sessions, then evicts its least
+    /// recently used one, and reports each to `on_deleted`. See [Capacity and
+    /// eviction](MemoryStore#capacity-and-eviction).
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.max_sessions = Some(max);
+        self
+    }
+
+    /// No capacity bound: sessions are removed only when they expire or are destroyed.
+    ///
+    /// Only for stores whose sessions are all created by trusted or rate-limited requests:
+    /// with no bound, every request without a cookie to a route that writes the session
+    /// keeps a new session in memory for the whole idle timeout.
+    pub fn unbounded(mut self) -> Self {
+        self.max_sessions = None;
         self
     }
 
@@ -90,18 +248,30 @@ impl MemoryStoreBuilder {
     /// The store, empty.
     #[must_use]
     pub fn build(self) -> MemoryStore {
-        let shards = (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect();
+        let shards = (0..SHARDS)
+            .map(|index| Shard {
+                uses: AtomicU64::new(0),
+                capacity: self.max_sessions.map(|max| shard_capacity(max, index)),
+                state: RwLock::new(State::default()),
+            })
+            .collect();
         MemoryStore {
             inner: Arc::new(Inner {
                 shards,
-                max_per_shard: self.max_sessions.map(|max| max.div_ceil(SHARDS).max(1)),
                 sweep_interval: self.sweep_interval,
                 clock: self.clock,
                 listeners: RwLock::new(Vec::new()),
+                reporting: AtomicBool::new(false),
                 sweeper: std::sync::OnceLock::new(),
             }),
         }
     }
+}
+
+/// Shard `index`'s part of a bound of `max` sessions: the shards' parts add up to `max`
+/// (when `max >= 64`), and none is 0.
+fn shard_capacity(max: usize, index: usize) -> usize {
+    (max / SHARDS + usize::from(index < max % SHARDS)).max(1)
 }
 
 impl std::fmt::Debug for MemoryStoreBuilder {
@@ -123,14 +293,23 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.len())
-            .field("max_per_shard", &self.inner.max_per_shard)
+            .field("capacity", &self.capacity())
             .field("sweep_interval", &self.inner.sweep_interval)
             .finish_non_exhaustive()
     }
 }
 
 impl MemoryStore {
-    /// An empty store without a capacity bound, swept every 60 seconds. See
+    /// The capacity of [`MemoryStore::new`] and of a [`builder`](Self::builder) not told
+    /// otherwise: 100,000 sessions. At about 400 bytes of the store's own a session plus the
+    /// record (about 1 KiB in all for a few short fields) that is at most about 100 MiB: a
+    /// fixed cost a single process can afford, with room for many times the signed-in users
+    /// of an app that runs on one process, while a flood of cookie-less requests can only
+    /// make the store evict, not grow.
+    pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
+
+    /// An empty store holding at most [`DEFAULT_MAX_SESSIONS`](Self::DEFAULT_MAX_SESSIONS)
+    /// sessions (least recently used evicted first), swept every 60 seconds. See
     /// [`builder`](Self::builder) for the settings.
     #[must_use]
     pub fn new() -> Self {
@@ -144,16 +323,17 @@ impl MemoryStore {
     /// use session_runtime::MemoryStore;
     ///
     /// let store = MemoryStore::builder()
-    ///     .max_sessions(100_000)
+    ///     .max_sessions(20_000)
     ///     .sweep_interval(Duration::from_secs(30))
     ///     .build();
+    /// assert_eq!(store.capacity(), Some(20_000));
     /// ```
     ///
     /// Settings are given before the store exists, so that every clone of a store shares
     /// one set of sessions and one configuration.
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder {
-            max_sessions: None,
+            max_sessions: Some(Self::DEFAULT_MAX_SESSIONS),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             clock: Arc::new(SystemClock),
         }
@@ -165,7 +345,7 @@ impl MemoryStore {
         self.inner
             .shards
             .iter()
-            .map(|shard| read(shard).len())
+            .map(|shard| read(shard).sessions.len())
             .sum()
     }
 
@@ -175,35 +355,56 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// The most sessions the store holds (the bound given to
+    /// [`MemoryStoreBuilder::max_sessions`], or 64 if that was less), or `None` when
+    /// [unbounded](MemoryStoreBuilder::unbounded).
+    #[must_use]
+    pub fn capacity(&self) -> Option<usize> {
+        self.inner.shards.iter().map(|shard| shard.capacity).sum()
+    }
+
     /// Removes every session expired now, reports each to the removal listener, and returns
     /// how many were removed. The sweeper calls this; tests may too.
     pub fn sweep(&self) -> usize {
         self.inner.sweep()
     }
 
-    fn shard(&self, id: &SessionId) -> &Shard {
-        self.inner.shard(id)
-    }
-
-    /// Applies `update` to session `id` if it exists and has not expired at `now_ms`
-    /// (save and touch never bring back a deleted or expired session); `update` may refuse.
+    /// Applies `update` to the session under `key` if it exists and has not expired at
+    /// `now_ms` (save and touch never bring back a deleted or expired session); `update` may
+    /// refuse. A session updated counts as used.
     fn update_live(
         &self,
-        id: &SessionId,
+        key: &Key,
         now_ms: u64,
         update: impl FnOnce(&mut Loaded) -> bool,
     ) -> SaveOutcome {
-        let mut map = write(self.shard(id));
-        match map.get_mut(id) {
-            Some(stored) if !stored.meta.is_expired(now_ms) => {
-                if update(stored) {
-                    SaveOutcome::Saved
-                } else {
-                    SaveOutcome::Missing
-                }
-            }
-            _ => SaveOutcome::Missing,
+        let shard = self.inner.shard(key);
+        let mut state = write(shard);
+        let State {
+            sessions,
+            deadlines,
+            ..
+        } = &mut *state;
+        let Some(entry) = sessions.get_mut(key) else {
+            return SaveOutcome::Missing;
+        };
+        if entry.loaded.meta.is_expired(now_ms) {
+            return SaveOutcome::Missing;
         }
+        let deadline = entry.loaded.meta.expires_ms;
+        if !update(&mut entry.loaded) {
+            return SaveOutcome::Missing;
+        }
+        if entry.loaded.meta.expires_ms != deadline {
+            if let Some(at) = deadline {
+                deadlines.remove(&(at, entry.serial));
+            }
+            if let Some(at) = entry.loaded.meta.expires_ms {
+                deadlines.insert((at, entry.serial), *key);
+            }
+        }
+        shard.mark_used(entry);
+        SaveOutcome::Saved
     }
 
     /// Starts the sweeper on first use inside a Tokio runtime.
@@ -241,10 +442,9 @@ async fn sweep_periodically(store: Weak<Inner>, interval: Duration) {
 }
 
 impl Inner {
-    fn shard(&self, id: &SessionId) -> &Shard {
-        let bytes = id.expose_bytes();
-        // Ids are uniformly random: their first byte picks a shard evenly.
-        &self.shards[usize::from(bytes[0]) % SHARDS]
+    fn shard(&self, key: &Key) -> &Shard {
+        // Digests of random ids are uniformly random: their first byte picks a shard evenly.
+        &self.shards[usize::from(key[0]) % SHARDS]
     }
 
     /// The listeners still alive, dropping the others from the list.
@@ -254,17 +454,58 @@ impl Inner {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         listeners.retain(|listener| listener.strong_count() > 0);
+        if listeners.is_empty() {
+            self.reporting.store(false, Ordering::Relaxed);
+        }
         listeners.iter().filter_map(Weak::upgrade).collect()
     }
 
-    fn report(&self, removed: Vec<(SessionId, Record)>) {
-        if removed.is_empty() {
+    fn subscribe(&self, listener: &RemovalListener) {
+        let mut listeners = self
+            .listeners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.retain(|held| held.strong_count() > 0);
+        if !listeners.iter().any(|held| {
+            held.upgrade()
+                .is_some_and(|held| Arc::ptr_eq(&held, listener))
+        }) {
+            listeners.push(Arc::downgrade(listener));
+        }
+        self.reporting.store(true, Ordering::Relaxed);
+    }
+
+    /// The id to keep beside a new session: only while a listener may want it.
+    fn id_to_keep(&self, id: &SessionId) -> Option<SessionId> {
+        self.reporting.load(Ordering::Relaxed).then(|| id.clone())
+    }
+
+    /// Reports `removed` to every listener, in order.
+    fn report(&self, removed: Vec<Removed>) {
+        if removed.is_empty() || !self.reporting.load(Ordering::Relaxed) {
             return;
         }
-        for listener in self.listeners() {
-            for (id, record) in &removed {
-                listener(id, record);
+        let listeners = self.listeners();
+        if listeners.is_empty() {
+            return;
+        }
+        for listener in &listeners {
+            for session in &removed {
+                if let Some(id) = &session.id {
+                    listener(id, &session.record);
+                }
             }
+        }
+        let unreported = removed
+            .iter()
+            .filter(|session| session.id.is_none())
+            .count();
+        if unreported > 0 {
+            tracing::warn!(
+                unreported,
+                "sessions created before any on_deleted hook was subscribed were removed \
+                 without a report: the memory store keeps ids only while a hook listens"
+            );
         }
     }
 
@@ -273,11 +514,12 @@ impl Inner {
         let mut total = 0;
         for shard in self.shards.iter() {
             let removed = {
-                let mut map = write(shard);
-                let removed = take_expired(&mut map, now);
+                let mut state = write(shard);
+                let removed = state.take_expired(now);
                 // Give memory back after a large expiry wave.
-                if map.capacity() > 64 && map.len() < map.capacity() / 4 {
-                    map.shrink_to_fit();
+                let sessions = &mut state.sessions;
+                if sessions.capacity() > 64 && sessions.len() < sessions.capacity() / 4 {
+                    sessions.shrink_to_fit();
                 }
                 removed
             };
@@ -288,36 +530,117 @@ impl Inner {
     }
 }
 
-fn take_expired(map: &mut HashMap<SessionId, Loaded>, now: u64) -> Vec<(SessionId, Record)> {
-    let expired: Vec<SessionId> = map
-        .iter()
-        .filter(|(_, stored)| stored.meta.is_expired(now))
-        .map(|(id, _)| id.clone())
-        .collect();
-    expired
-        .into_iter()
-        .filter_map(|id| map.remove(&id).map(|stored| (id, stored.record)))
-        .collect()
+impl Shard {
+    /// Records a use of `entry` now. Needs only the read lock.
+    fn mark_used(&self, entry: &Entry) {
+        if self.capacity.is_some() {
+            let stamp = self.uses.fetch_add(1, Ordering::Relaxed) + 1;
+            // `fetch_max`: of two loads racing, the later stamp wins whatever the order of
+            // their stores.
+            entry.used.fetch_max(stamp, Ordering::Relaxed);
+        }
+    }
+
+    /// A new entry, used now. Called under the write lock.
+    fn entry(&self, loaded: Loaded, id: Option<SessionId>) -> Box<Entry> {
+        let stamp = self.uses.fetch_add(1, Ordering::Relaxed) + 1;
+        Box::new(Entry {
+            loaded,
+            id,
+            serial: stamp,
+            queued: stamp,
+            used: AtomicU64::new(stamp),
+        })
+    }
 }
 
-// A panic while a shard lock is held cannot leave a session half-written (every update
-// replaces whole values), so a poisoned lock is still safe to use.
-fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, HashMap<SessionId, Loaded>> {
-    shard.read().unwrap_or_else(PoisonError::into_inner)
+impl State {
+    /// Stores `entry` under `key`, which must be free.
+    fn insert(&mut self, key: Key, entry: Box<Entry>, bounded: bool) {
+        if bounded {
+            self.queue.insert(entry.queued, key);
+        }
+        if let Some(at) = entry.loaded.meta.expires_ms {
+            self.deadlines.insert((at, entry.serial), key);
+        }
+        self.sessions.insert(key, entry);
+    }
+
+    /// Removes the session under `key` from the map and both indexes.
+    fn remove(&mut self, key: &Key) -> Option<Box<Entry>> {
+        let entry = self.sessions.remove(key)?;
+        // Unbounded stores queue nothing: then this finds nothing.
+        self.queue.remove(&entry.queued);
+        if let Some(at) = entry.loaded.meta.expires_ms {
+            self.deadlines.remove(&(at, entry.serial));
+        }
+        Some(entry)
+    }
+
+    /// Removes every session expired at `now`, soonest deadline first.
+    fn take_expired(&mut self, now: u64) -> Vec<Removed> {
+        let mut removed = Vec::new();
+        while let Some(first) = self.deadlines.first_entry() {
+            if first.key().0 > now {
+                break;
+            }
+            let key = first.remove();
+            if let Some(entry) = self.sessions.remove(&key) {
+                self.queue.remove(&entry.queued);
+                removed.push(entry.into());
+            }
+        }
+        removed
+    }
+
+    /// Removes the least recently used session (bounded stores).
+    fn evict_least_recently_used(&mut self) -> Option<Removed> {
+        loop {
+            let (queued, key) = self.queue.pop_first()?;
+            let Some(entry) = self.sessions.get_mut(&key) else {
+                continue; // cannot happen: the indexes follow the map
+            };
+            let used = *entry.used.get_mut();
+            if used != queued {
+                // Used since it was queued: queue it again as of its last use.
+                entry.queued = used;
+                self.queue.insert(used, key);
+                continue;
+            }
+            let entry = self.sessions.remove(&key)?;
+            if let Some(at) = entry.loaded.meta.expires_ms {
+                self.deadlines.remove(&(at, entry.serial));
+            }
+            return Some(entry.into());
+        }
+    }
 }
 
-fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, Loaded>> {
-    shard.write().unwrap_or_else(PoisonError::into_inner)
+// A panic while a shard lock is held cannot leave a shard inconsistent in a way that
+// matters: the map and its indexes are updated together without calling user code, so a
+// poisoned lock is still safe to use.
+fn read(shard: &Shard) -> RwLockReadGuard<'_, State> {
+    shard.state.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(shard: &Shard) -> RwLockWriteGuard<'_, State> {
+    shard.state.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         self.ensure_sweeper();
-        let map = read(self.shard(id));
-        Ok(map
-            .get(id)
-            .filter(|stored| !stored.meta.is_expired(now_ms))
-            .cloned())
+        let key = id.digest();
+        let shard = self.inner.shard(&key);
+        let state = read(shard);
+        let Some(entry) = state.sessions.get(&key) else {
+            return Ok(None);
+        };
+        if entry.loaded.meta.is_expired(now_ms) {
+            return Ok(None);
+        }
+        shard.mark_used(entry);
+        Ok(Some(entry.loaded.clone()))
     }
 
     async fn create(
@@ -328,33 +651,38 @@ impl SessionStore for MemoryStore {
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
         self.ensure_sweeper();
-        let now = now_ms;
-        let evicted = {
-            let mut map = write(self.shard(id));
-            if let Some(existing) = map.get(id) {
-                if !existing.meta.is_expired(now) {
+        let key = id.digest();
+        let shard = self.inner.shard(&key);
+        let removed = {
+            let mut state = write(shard);
+            let mut removed: Vec<Removed> = Vec::new();
+            if let Some(existing) = state.sessions.get(&key) {
+                if !existing.loaded.meta.is_expired(now_ms) {
                     return Ok(CreateOutcome::IdTaken);
                 }
+                // An expired session under the same id: removed by the store, so reported.
+                removed.extend(state.remove(&key).map(Removed::from));
             }
-            let mut evicted = Vec::new();
-            if let Some(max) = self.inner.max_per_shard {
-                if map.len() >= max && !map.contains_key(id) {
-                    evicted = take_expired(&mut map, now);
-                    if map.len() >= max {
-                        evicted.extend(evict_soonest(&mut map));
-                    }
+            if let Some(capacity) = shard.capacity {
+                if state.sessions.len() >= capacity {
+                    removed.extend(state.take_expired(now_ms));
+                }
+                while state.sessions.len() >= capacity {
+                    let Some(evicted) = state.evict_least_recently_used() else {
+                        break;
+                    };
+                    removed.push(evicted);
                 }
             }
-            map.insert(
-                id.clone(),
-                Loaded {
-                    record: record.clone(),
-                    meta: *meta,
-                },
-            );
-            evicted
+            let loaded = Loaded {
+                record: record.clone(),
+                meta: *meta,
+            };
+            let entry = shard.entry(loaded, self.inner.id_to_keep(id));
+            state.insert(key, entry, shard.capacity.is_some());
+            removed
         };
-        self.inner.report(evicted);
+        self.inner.report(removed);
         Ok(CreateOutcome::Created)
     }
 
@@ -365,7 +693,7 @@ impl SessionStore for MemoryStore {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        Ok(self.update_live(id, now_ms, |stored| {
+        Ok(self.update_live(&id.digest(), now_ms, |stored| {
             // An older deploy never relabels a record a newer one wrote.
             if stored.record.version > changes.version {
                 return false;
@@ -382,56 +710,40 @@ impl SessionStore for MemoryStore {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        Ok(self.update_live(id, now_ms, |stored| {
+        Ok(self.update_live(&id.digest(), now_ms, |stored| {
             stored.meta = *meta;
             true
         }))
     }
 
     async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
-        let taken = write(self.shard(id)).remove(id);
-        Ok(taken.filter(|stored| !stored.meta.is_expired(now_ms)))
+        let key = id.digest();
+        let taken = write(self.inner.shard(&key)).remove(&key);
+        match taken {
+            Some(entry) if entry.loaded.meta.is_expired(now_ms) => {
+                // Gone by expiry, not by the caller's hand: reported like a swept one.
+                self.inner.report(vec![entry.into()]);
+                Ok(None)
+            }
+            taken => Ok(taken.map(|entry| entry.loaded)),
+        }
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        Ok(write(self.shard(id)).remove(id).is_some())
+        let key = id.digest();
+        Ok(write(self.inner.shard(&key)).remove(&key).is_some())
     }
 
     fn subscribe_removals(&self, listener: &RemovalListener) {
-        let mut listeners = self
-            .inner
-            .listeners
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        listeners.retain(|held| held.strong_count() > 0);
-        if !listeners.iter().any(|held| {
-            held.upgrade()
-                .is_some_and(|held| Arc::ptr_eq(&held, listener))
-        }) {
-            listeners.push(Arc::downgrade(listener));
-        }
+        self.inner.subscribe(listener);
     }
-}
-
-/// Removes the session closest to expiry (sessions without a deadline go last, oldest
-/// first).
-fn evict_soonest(map: &mut HashMap<SessionId, Loaded>) -> Option<(SessionId, Record)> {
-    let victim = map
-        .iter()
-        .min_by_key(|(_, stored)| {
-            (
-                stored.meta.expires_ms.unwrap_or(u64::MAX),
-                stored.meta.created_ms,
-            )
-        })
-        .map(|(id, _)| id.clone())?;
-    map.remove(&victim).map(|stored| (victim, stored.record))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use std::sync::Mutex;
 
     fn meta(created: u64, expires: Option<u64>) -> SessionMeta {
         SessionMeta {
@@ -439,6 +751,75 @@ mod tests {
             expires_ms: expires,
             absolute_ms: None,
         }
+    }
+
+    /// A listener recording the ids it hears, in order.
+    fn recorder() -> (RemovalListener, Arc<Mutex<Vec<SessionId>>>) {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&heard);
+        let listener: RemovalListener = Arc::new(move |id, _record| {
+            sink.lock().unwrap().push(id.clone());
+        });
+        (listener, heard)
+    }
+
+    /// `n` fresh ids that all fall into shard 0.
+    fn ids_in_shard_zero(n: usize) -> Vec<SessionId> {
+        std::iter::repeat_with(|| SessionId::generate().unwrap())
+            .filter(|id| usize::from(id.digest()[0]) % SHARDS == 0)
+            .take(n)
+            .collect()
+    }
+
+    /// Checks that the map and both indexes of every shard agree.
+    fn assert_consistent(store: &MemoryStore) {
+        for shard in store.inner.shards.iter() {
+            let state = read(shard);
+            let bounded = shard.capacity.is_some();
+            if let Some(capacity) = shard.capacity {
+                assert!(state.sessions.len() <= capacity);
+                assert_eq!(state.queue.len(), state.sessions.len());
+            } else {
+                assert!(state.queue.is_empty());
+            }
+            let with_deadline = state
+                .sessions
+                .values()
+                .filter(|entry| entry.loaded.meta.expires_ms.is_some())
+                .count();
+            assert_eq!(state.deadlines.len(), with_deadline);
+            for (key, entry) in &state.sessions {
+                if bounded {
+                    assert_eq!(state.queue.get(&entry.queued), Some(key));
+                    assert!(entry.queued <= entry.used.load(Ordering::Relaxed));
+                }
+                if let Some(at) = entry.loaded.meta.expires_ms {
+                    assert_eq!(state.deadlines.get(&(at, entry.serial)), Some(key));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn new_is_bounded_by_default_and_unbounded_is_explicit() {
+        assert_eq!(
+            MemoryStore::new().capacity(),
+            Some(MemoryStore::DEFAULT_MAX_SESSIONS)
+        );
+        assert_eq!(MemoryStore::DEFAULT_MAX_SESSIONS, 100_000);
+        assert_eq!(MemoryStore::default().capacity(), Some(100_000));
+        assert_eq!(MemoryStore::builder().build().capacity(), Some(100_000));
+        assert_eq!(MemoryStore::builder().unbounded().build().capacity(), None);
+        let store = MemoryStore::builder().max_sessions(1_000).build();
+        assert_eq!(store.capacity(), Some(1_000), "the shards' parts add up");
+        // At least one session per shard.
+        assert_eq!(
+            MemoryStore::builder().max_sessions(10).build().capacity(),
+            Some(64)
+        );
+        // The last setting wins.
+        let store = MemoryStore::builder().unbounded().max_sessions(640).build();
+        assert_eq!(store.capacity(), Some(640));
     }
 
     #[tokio::test]
@@ -470,11 +851,7 @@ mod tests {
             .clock(clock.clone())
             .sweep_interval(Duration::from_millis(5))
             .build();
-        let removed = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = Arc::clone(&removed);
-        let listener: RemovalListener = Arc::new(move |id, _record| {
-            sink.lock().unwrap().push(id.clone());
-        });
+        let (listener, removed) = recorder();
         store.subscribe_removals(&listener);
         let short = SessionId::generate().unwrap();
         let long = SessionId::generate().unwrap();
@@ -496,31 +873,281 @@ mod tests {
         }
         assert_eq!(*removed.lock().unwrap(), vec![short]);
         assert_eq!(store.len(), 1);
+        assert_consistent(&store);
+    }
+
+    /// Four sessions a shard; every kind of use (load, save, touch, create) counts, and the
+    /// least recently used session of the shard goes first, reported to the listener.
+    #[tokio::test]
+    async fn a_full_shard_evicts_its_least_recently_used_session_and_reports_it() {
+        let store = MemoryStore::builder().max_sessions(4 * SHARDS).build();
+        let (listener, evicted) = recorder();
+        store.subscribe_removals(&listener);
+        let ids = ids_in_shard_zero(8);
+        let [a, b, c, d, e, f, g, h] = <[SessionId; 8]>::try_from(ids).unwrap();
+        let record = Record::default();
+        let live = meta(0, Some(1_000_000));
+        for id in [&a, &b, &c, &d] {
+            store.create(id, &record, &live, 0).await.unwrap();
+        }
+        // Uses, oldest first: c, d (created), a (loaded), b (saved).
+        assert!(store.load(&a, 0).await.unwrap().is_some());
+        let saved = store.save(&b, &record, &live, 0).await.unwrap();
+        assert_eq!(saved, SaveOutcome::Saved);
+        assert!(evicted.lock().unwrap().is_empty());
+
+        store.create(&e, &record, &live, 0).await.unwrap();
+        assert_eq!(*evicted.lock().unwrap(), vec![c.clone()]);
+        // A touch is a use too: d is now the most recent of the old ones.
+        let touched = store.touch(&d, &live, 0).await.unwrap();
+        assert_eq!(touched, SaveOutcome::Saved);
+        store.create(&f, &record, &live, 0).await.unwrap();
+        store.create(&g, &record, &live, 0).await.unwrap();
+        assert_eq!(
+            *evicted.lock().unwrap(),
+            vec![c.clone(), a.clone(), b.clone()]
+        );
+        store.create(&h, &record, &live, 0).await.unwrap();
+        assert_eq!(*evicted.lock().unwrap(), vec![c, a, b, e]);
+        for kept in [&d, &f, &g, &h] {
+            assert!(store.load(kept, 0).await.unwrap().is_some());
+        }
+        assert_eq!(store.len(), 4);
+        assert_consistent(&store);
+    }
+
+    /// A full shard first drops its expired sessions (reported first, soonest deadline
+    /// first), and evicts a live one only if that did not make room.
+    #[tokio::test]
+    async fn a_full_shard_drops_expired_sessions_before_evicting_live_ones() {
+        let store = MemoryStore::builder().max_sessions(3 * SHARDS).build();
+        let (listener, removed) = recorder();
+        store.subscribe_removals(&listener);
+        let [old, expires_late, expires_soon, new, newer] =
+            <[SessionId; 5]>::try_from(ids_in_shard_zero(5)).unwrap();
+        let record = Record::default();
+        store
+            .create(&old, &record, &meta(0, Some(1_000_000)), 0)
+            .await
+            .unwrap();
+        store
+            .create(&expires_late, &record, &meta(0, Some(200)), 0)
+            .await
+            .unwrap();
+        store
+            .create(&expires_soon, &record, &meta(0, Some(100)), 0)
+            .await
+            .unwrap();
+        // At 500 both short ones have expired: they go, although `old` is used least recently.
+        store
+            .create(&new, &record, &meta(500, Some(1_000_000)), 500)
+            .await
+            .unwrap();
+        assert_eq!(
+            *removed.lock().unwrap(),
+            vec![expires_soon.clone(), expires_late.clone()]
+        );
+        assert_eq!(store.len(), 2);
+        // Room for one more without eviction, then `old` is the least recently used.
+        store
+            .create(&newer, &record, &meta(500, Some(1_000_000)), 500)
+            .await
+            .unwrap();
+        let extra = ids_in_shard_zero(1).pop().unwrap();
+        store
+            .create(&extra, &record, &meta(500, Some(1_000_000)), 500)
+            .await
+            .unwrap();
+        assert_eq!(
+            *removed.lock().unwrap(),
+            vec![expires_soon, expires_late, old]
+        );
+        assert_consistent(&store);
+    }
+
+    /// A tiny deterministic generator, so that the model test needs no dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            usize::try_from(self.0 % n as u64).unwrap()
+        }
+    }
+
+    /// 20,000 random operations on one shard of capacity 8 against a plain LRU list: the
+    /// lazy queue evicts exactly the session an exact LRU would, and the map and indexes
+    /// stay in step.
+    #[tokio::test]
+    async fn eviction_matches_an_exact_lru_model() {
+        let store = MemoryStore::builder().max_sessions(8 * SHARDS).build();
+        let (listener, evicted) = recorder();
+        store.subscribe_removals(&listener);
+        let pool = ids_in_shard_zero(24);
+        let record = Record::default();
+        let live = meta(0, None);
+        // Least recently used first.
+        let mut model: Vec<SessionId> = Vec::new();
+        let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
+        let used = |model: &mut Vec<SessionId>, id: &SessionId| {
+            model.retain(|held| held != id);
+            model.push(id.clone());
+        };
+        for step in 0..20_000 {
+            let id = &pool[random.below(pool.len())];
+            let held = model.contains(id);
+            match random.below(6) {
+                0 | 1 => {
+                    let outcome = store.create(id, &record, &live, 0).await.unwrap();
+                    if held {
+                        assert_eq!(outcome, CreateOutcome::IdTaken, "step {step}");
+                    } else {
+                        assert_eq!(outcome, CreateOutcome::Created, "step {step}");
+                        let expected: Vec<SessionId> = if model.len() == 8 {
+                            vec![model.remove(0)]
+                        } else {
+                            Vec::new()
+                        };
+                        let heard: Vec<SessionId> = evicted.lock().unwrap().drain(..).collect();
+                        assert_eq!(heard, expected, "step {step}");
+                        used(&mut model, id);
+                    }
+                }
+                2 => {
+                    let loaded = store.load(id, 0).await.unwrap();
+                    assert_eq!(loaded.is_some(), held, "step {step}");
+                    if held {
+                        used(&mut model, id);
+                    }
+                }
+                3 => {
+                    let outcome = store.save(id, &record, &live, 0).await.unwrap();
+                    assert_eq!(outcome == SaveOutcome::Saved, held, "step {step}");
+                    if held {
+                        used(&mut model, id);
+                    }
+                }
+                4 => {
+                    let outcome = store.touch(id, &live, 0).await.unwrap();
+                    assert_eq!(outcome == SaveOutcome::Saved, held, "step {step}");
+                    if held {
+                        used(&mut model, id);
+                    }
+                }
+                _ => {
+                    let gone = if random.below(2) == 0 {
+                        store.delete(id).await.unwrap()
+                    } else {
+                        store.take(id, 0).await.unwrap().is_some()
+                    };
+                    assert_eq!(gone, held, "step {step}");
+                    model.retain(|held| held != id);
+                }
+            }
+            assert!(evicted.lock().unwrap().is_empty(), "step {step}");
+            assert_eq!(store.len(), model.len(), "step {step}");
+            if step % 100 == 0 {
+                assert_consistent(&store);
+            }
+        }
     }
 
     #[tokio::test]
-    async fn capacity_bound_evicts_the_session_closest_to_expiry() {
-        // 64 sessions over 64 shards: one per shard.
-        let store = MemoryStore::builder().max_sessions(64).build();
-        let removed = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = Arc::clone(&removed);
-        let listener: RemovalListener =
-            Arc::new(move |id, _| sink.lock().unwrap().push(id.clone()));
+    async fn sessions_are_keyed_by_digest_and_hold_no_id_without_a_listener() {
+        let store = MemoryStore::new();
+        let id = SessionId::generate().unwrap();
+        store
+            .create(&id, &Record::default(), &meta(0, Some(9_000)), 0)
+            .await
+            .unwrap();
+        {
+            let state = read(store.inner.shard(&id.digest()));
+            let entry = state.sessions.get(&id.digest()).unwrap();
+            assert!(entry.id.is_none(), "no listener, so no token kept");
+            assert!(state.deadlines.values().all(|key| *key == id.digest()));
+            assert!(state.queue.values().all(|key| *key == id.digest()));
+        }
+        // With a listener, the id is kept beside the session so that it can be reported.
+        let (listener, removed) = recorder();
         store.subscribe_removals(&listener);
-        let mut ids = Vec::new();
-        for i in 0..2_000u64 {
+        let reported = SessionId::generate().unwrap();
+        store
+            .create(&reported, &Record::default(), &meta(0, Some(9_000)), 0)
+            .await
+            .unwrap();
+        assert!(store.delete(&reported).await.unwrap());
+        assert!(store.take(&id, 0).await.unwrap().is_some());
+        assert!(
+            removed.lock().unwrap().is_empty(),
+            "deletions are the layer's to report"
+        );
+        assert!(store.is_empty());
+        assert_consistent(&store);
+    }
+
+    #[tokio::test]
+    async fn taking_an_expired_session_reports_it_and_returns_nothing() {
+        let store = MemoryStore::new();
+        let (listener, removed) = recorder();
+        store.subscribe_removals(&listener);
+        let id = SessionId::generate().unwrap();
+        store
+            .create(&id, &Record::default(), &meta(0, Some(100)), 0)
+            .await
+            .unwrap();
+        assert_eq!(store.take(&id, 100).await.unwrap(), None);
+        assert_eq!(*removed.lock().unwrap(), vec![id]);
+        assert!(store.is_empty());
+        assert_consistent(&store);
+    }
+
+    #[tokio::test]
+    async fn unbounded_store_never_evicts() {
+        let store = MemoryStore::builder().unbounded().build();
+        let (listener, removed) = recorder();
+        store.subscribe_removals(&listener);
+        for _ in 0..2_000 {
             let id = SessionId::generate().unwrap();
             store
-                .create(&id, &Record::default(), &meta(0, Some(10_000 + i)), 0)
+                .create(&id, &Record::default(), &meta(0, Some(9_000)), 0)
                 .await
                 .unwrap();
-            ids.push(id);
         }
-        assert!(store.len() <= 64, "{} sessions held", store.len());
-        assert_eq!(removed.lock().unwrap().len(), 2_000 - store.len());
-        // The newest session is always kept: eviction picks the one expiring soonest.
-        let last = ids.last().unwrap();
-        assert!(store.load(last, 0).await.unwrap().is_some());
+        assert_eq!(store.len(), 2_000);
+        assert!(removed.lock().unwrap().is_empty());
+        assert_consistent(&store);
+    }
+
+    #[tokio::test]
+    async fn save_and_touch_move_the_deadline_the_sweeper_uses() {
+        let clock = ManualClock::at_ms(0);
+        let store = MemoryStore::builder()
+            .clock(clock.clone())
+            .sweep_interval(Duration::from_secs(3600))
+            .build();
+        let saved = SessionId::generate().unwrap();
+        let touched = SessionId::generate().unwrap();
+        let record = Record::default();
+        for id in [&saved, &touched] {
+            store
+                .create(id, &record, &meta(0, Some(100)), 0)
+                .await
+                .unwrap();
+        }
+        let later = meta(0, Some(1_000));
+        store.save(&saved, &record, &later, 50).await.unwrap();
+        store.touch(&touched, &later, 50).await.unwrap();
+        clock.advance(Duration::from_millis(500));
+        assert_eq!(
+            store.sweep(),
+            0,
+            "the old deadlines are gone from the index"
+        );
+        clock.advance(Duration::from_millis(500));
+        assert_eq!(store.sweep(), 2);
+        assert_consistent(&store);
     }
 }
 
@@ -528,21 +1155,15 @@ mod tests {
 mod listener_tests {
     use super::*;
 
-    fn expired_session(store: &MemoryStore) {
+    async fn expired_session(store: &MemoryStore) {
         let id = SessionId::generate().unwrap();
         let meta = SessionMeta {
             created_ms: 0,
             expires_ms: Some(1),
             absolute_ms: None,
         };
-        let mut map = write(store.shard(&id));
-        map.insert(
-            id,
-            Loaded {
-                record: Record::default(),
-                meta,
-            },
-        );
+        let created = store.create(&id, &Record::default(), &meta, 0).await;
+        assert_eq!(created.unwrap(), CreateOutcome::Created);
     }
 
     fn counter() -> (RemovalListener, Arc<std::sync::atomic::AtomicUsize>) {
@@ -554,29 +1175,31 @@ mod listener_tests {
         (listener, count)
     }
 
-    #[test]
-    fn every_subscribed_listener_hears_each_removal_once() {
+    #[tokio::test]
+    async fn every_subscribed_listener_hears_each_removal_once() {
         let store = MemoryStore::new();
         let (first, first_count) = counter();
         let (second, second_count) = counter();
         store.subscribe_removals(&first);
         store.subscribe_removals(&first); // a layer is applied once per route
         store.clone().subscribe_removals(&second); // clones share the listeners
-        expired_session(&store);
+        expired_session(&store).await;
         assert_eq!(store.sweep(), 1);
         assert_eq!(first_count.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(second_count.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
-    #[test]
-    fn a_dropped_listener_is_no_longer_called_or_held() {
+    #[tokio::test]
+    async fn a_dropped_listener_is_no_longer_called_or_held() {
         let store = MemoryStore::new();
         let (listener, count) = counter();
         store.subscribe_removals(&listener);
         drop(listener);
-        expired_session(&store);
+        expired_session(&store).await;
         assert_eq!(store.sweep(), 1);
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
         assert!(store.inner.listeners.read().unwrap().is_empty());
+        // With no listener left, new sessions no longer keep their id.
+        assert!(!store.inner.reporting.load(Ordering::Relaxed));
     }
 }
