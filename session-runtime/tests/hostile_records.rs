@@ -9,8 +9,6 @@
 )]
 // A counting global allocator is the one way to measure peak heap use from inside a test.
 #![allow(unsafe_code)]
-// The input types derive `Databag`: without the `derive` feature there is nothing to test.
-#![cfg(feature = "derive")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
