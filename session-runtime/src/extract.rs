@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 
-use crate::backend::{until, Found};
+use crate::backend::{until, Found, Lookup};
 use crate::config::Config;
 use crate::handle::{ClientToken, Core, FromCore, SessionState};
 use crate::id::SessionId;
@@ -51,24 +51,46 @@ async fn load<T: Databag>(
     tokens: crate::transport::Candidates<'_>,
 ) -> Result<(Tracked<T>, SessionState), SessionRejection> {
     let now = config.clock.now_ms();
+    // The reads of all the tokens share one store timeout.
+    let deadline = tokio::time::Instant::now() + config.store_timeout;
     let mut live: Option<(Found<T>, Option<u64>)> = None;
     let mut client = ClientToken::None;
-    for token in tokens.into_iter().flatten() {
-        client = ClientToken::Stale;
-        let Some(found) = load_one(config, token, now).await? else {
-            continue;
-        };
-        if live.is_some() {
-            tracing::warn!(
-                cookie = config.transport.name(),
-                "the request carries several tokens that each name a live session (one may \
-                 be planted); none is used and a fresh session starts"
-            );
-            live = None;
-            client = ClientToken::Ambiguous;
+    if tokens.overflow {
+        tracing::warn!(
+            cookie = config.transport.name(),
+            "more session cookies in one request than are looked at; none is used and a fresh \
+             session starts"
+        );
+        client = ClientToken::Ambiguous;
+    }
+    for token in tokens.tokens.into_iter().flatten() {
+        if client == ClientToken::Ambiguous {
             break;
         }
-        live = Some(found);
+        match load_one(config, token, now, deadline).await? {
+            Seen::Live(found, expires) => match &live {
+                None => live = Some((found, expires)),
+                // Two seals of one session (a cookie store whose path or domain changed):
+                // the same session, not two; keep the one that lasts longer.
+                Some((held, held_expires)) if held.id == found.id => {
+                    if earlier(*held_expires, expires) {
+                        live = Some((found, expires));
+                    }
+                }
+                Some(_) => {
+                    tracing::warn!(
+                        cookie = config.transport.name(),
+                        "the request carries several tokens that each name a live session \
+                         (one may be planted); none is used and a fresh session starts"
+                    );
+                    live = None;
+                    client = ClientToken::Ambiguous;
+                }
+            },
+            Seen::Dead if client == ClientToken::None => client = ClientToken::Dead,
+            Seen::Dead => {}
+            Seen::Unusable => client = ClientToken::Unusable,
+        }
     }
     if let Some((found, expires_ms)) = live {
         let state = SessionState::stored(found.id, found.meta, expires_ms, found.reseal);
@@ -82,24 +104,45 @@ async fn load<T: Databag>(
     Ok((Tracked::defaults(), SessionState::new(id, expires, client)))
 }
 
-/// The live session one token names, with when it expires under the current timeouts.
+/// Whether deadline `a` comes before `b` (`None` is never).
+fn earlier(a: Option<u64>, b: Option<u64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// What one token names under the current timeouts.
+enum Seen<T> {
+    /// A live session, and when it expires under the current timeouts.
+    Live(Found<T>, Option<u64>),
+    /// Never usable again: malformed, or expired (under the current timeouts too).
+    Dead,
+    /// Not usable here and now, maybe elsewhere or later: kept by the client.
+    Unusable,
+}
+
+/// What one token names; a session found but expired under the current timeouts is dead.
 async fn load_one<T: Databag>(
     config: &Config<T>,
     token: &str,
     now: u64,
-) -> Result<Option<(Found<T>, Option<u64>)>, SessionRejection> {
+    deadline: tokio::time::Instant,
+) -> Result<Seen<T>, SessionRejection> {
     let load = config.backend.load(token, config.transport.name(), now);
     let loaded = if config.backend.loads_with_io() {
-        let deadline = tokio::time::Instant::now() + config.store_timeout;
         until(deadline, config.store_timeout, load).await
     } else {
         load.await
     };
     match loaded {
-        Ok(found) => Ok(found.and_then(|found| {
-            let expires = tightened(&config.timeouts, &found.meta, now)?;
-            Some((found, expires))
-        })),
+        Ok(Lookup::Live(found)) => Ok(match tightened(&config.timeouts, &found.meta, now) {
+            Some(expires) => Seen::Live(found, expires),
+            None => Seen::Dead,
+        }),
+        Ok(Lookup::Dead) => Ok(Seen::Dead),
+        Ok(Lookup::Unusable) => Ok(Seen::Unusable),
         Err(error) => {
             tracing::error!(%error, source = ?std::error::Error::source(&error), "session store failed to load a session");
             Err(SessionRejection::StoreUnavailable)

@@ -18,11 +18,14 @@ use crate::store::SessionMeta;
 pub(crate) enum ClientToken {
     /// No token at all.
     None,
-    /// Tokens that name no live session (unknown, expired, malformed, tampered,
-    /// undecodable): stale, to be forgotten.
-    Stale,
+    /// Tokens that can never open again (malformed, or naming an expired session): the
+    /// client is told to forget them.
+    Dead,
+    /// Tokens this instance cannot use but that may be good elsewhere or later (an unknown
+    /// id, perhaps just renewed; a newer record; a cookie sealed with another key): kept.
+    Unusable,
     /// Several tokens that each name a live session (a cookie planted next to the real
-    /// one): none is trusted, and none is touched.
+    /// one), or more tokens than are looked at: none is trusted, and none is touched.
     Ambiguous,
 }
 

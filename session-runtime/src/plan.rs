@@ -70,23 +70,29 @@ fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-/// Whether an unchanged session's deadlines should be written now. When the current
-/// timeouts make them earlier than stored (a tightened configuration), at once. When they
-/// only slide later, only once they would move by at least a quarter of the idle timeout,
-/// so that a busy session costs one cheap touch per quarter timeout rather than one per
-/// request.
+/// Whether an unchanged session's deadlines should be written now:
+///
+/// - the absolute deadline differs from what the current timeout gives (it was changed);
+/// - without an idle timeout, whenever the deadline differs from the current one (once,
+///   after a configuration change: nothing slides);
+/// - with one, when the deadline would move by at least a quarter of it: later (sliding,
+///   so a busy session costs one cheap touch per quarter timeout rather than one per
+///   request) or earlier (a tightened idle timeout; differences below a quarter, such as
+///   clock skew between instances, wait for the next slide instead of making every
+///   request write);
+/// - a session stored without a deadline gets one once an idle timeout is configured.
 fn needs_touch(timeouts: &Timeouts, stored: &SessionMeta, refreshed: &SessionMeta) -> bool {
-    if refreshed.absolute_ms != stored.absolute_ms
-        || earliest(stored.expires_ms, refreshed.expires_ms) != stored.expires_ms
-    {
+    if refreshed.absolute_ms != stored.absolute_ms {
         return true;
     }
-    let (Some(idle), Some(old), Some(new)) =
-        (timeouts.idle, stored.expires_ms, refreshed.expires_ms)
-    else {
-        return false;
+    let Some(idle) = timeouts.idle.map(millis) else {
+        return refreshed.expires_ms != stored.expires_ms;
     };
-    new.saturating_sub(old) >= millis(idle) / 4
+    match (stored.expires_ms, refreshed.expires_ms) {
+        (Some(old), Some(new)) => new.abs_diff(old) >= idle / 4,
+        (None, Some(_)) => true,
+        (_, None) => false,
+    }
 }
 
 /// The store operations and token of one commit.
@@ -94,8 +100,8 @@ fn needs_touch(timeouts: &Timeouts, stored: &SessionMeta, refreshed: &SessionMet
 /// | origin | intent | fields changed | plan |
 /// |---|---|---|---|
 /// | any | destroy | any | delete the stored session (if any); forget the token (if the client sent one) |
-/// | new, stale token | keep or renew | no | forget the token, so it costs no store read again |
-/// | new, no or ambiguous token | keep or renew | no | nothing: a session never written to is not stored |
+/// | new, dead token | keep or renew | no | forget the token, so it costs nothing again |
+/// | new, no, unusable or ambiguous token | keep or renew | no | nothing: a session never written to is not stored |
 /// | new | keep or renew | yes | create it |
 /// | stored | renew | any | move it to a new id, with the changes |
 /// | stored | keep | yes | save the changed fields, with the refreshed idle deadline |
@@ -114,7 +120,7 @@ pub(crate) fn plan(state: &SessionState, changed: bool, timeouts: &Timeouts, now
         },
         (
             Origin::New {
-                token: ClientToken::Stale,
+                token: ClientToken::Dead,
             },
             _,
         ) if !changed => Plan::Destroy {
@@ -231,7 +237,11 @@ mod tests {
     #[test]
     fn untouched_new_session_is_not_stored() {
         let t = timeouts(Some(30), None);
-        for token in [ClientToken::None, ClientToken::Ambiguous] {
+        for token in [
+            ClientToken::None,
+            ClientToken::Unusable,
+            ClientToken::Ambiguous,
+        ] {
             assert_eq!(
                 plan(&new(token, Intent::Keep), false, &t, T0),
                 Plan::Nothing
@@ -242,18 +252,18 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_token_is_forgotten_when_no_session_is_started() {
+    fn a_dead_token_is_forgotten_when_no_session_is_started() {
         let t = timeouts(Some(30), None);
         let forget = Plan::Destroy {
             stored: None,
             forget: true,
         };
         assert_eq!(
-            plan(&new(ClientToken::Stale, Intent::Keep), false, &t, T0),
+            plan(&new(ClientToken::Dead, Intent::Keep), false, &t, T0),
             forget
         );
         assert!(matches!(
-            plan(&new(ClientToken::Stale, Intent::Keep), true, &t, T0),
+            plan(&new(ClientToken::Dead, Intent::Keep), true, &t, T0),
             Plan::Create { .. }
         ));
     }
@@ -262,7 +272,7 @@ mod tests {
     fn changed_new_session_is_created_with_fresh_deadlines() {
         let t = timeouts(Some(30), Some(60));
         assert_eq!(
-            plan(&new(ClientToken::Stale, Intent::Keep), true, &t, T0),
+            plan(&new(ClientToken::Dead, Intent::Keep), true, &t, T0),
             Plan::Create {
                 id: id(1),
                 meta: deadlines(&t, T0, T0)
@@ -370,7 +380,11 @@ mod tests {
     #[test]
     fn destroying_a_new_session_forgets_only_a_token_the_client_sent() {
         let t = timeouts(Some(30), None);
-        for token in [ClientToken::Stale, ClientToken::Ambiguous] {
+        for token in [
+            ClientToken::Dead,
+            ClientToken::Unusable,
+            ClientToken::Ambiguous,
+        ] {
             assert_eq!(
                 plan(&new(token, Intent::Destroy), true, &t, T0),
                 Plan::Destroy {
@@ -453,5 +467,28 @@ mod tests {
 
     fn stored_state(meta: SessionMeta) -> SessionState {
         stored(meta, false, Intent::Keep)
+    }
+
+    #[test]
+    fn dropping_the_idle_timeout_rewrites_the_old_idle_deadline_once() {
+        let stored = deadlines(&timeouts(Some(30), None), T0, T0);
+        let t = timeouts(None, Some(8 * 60));
+        let now = T0 + 10 * MIN;
+        let Plan::Touch { meta, .. } = plan(&stored_state(stored), false, &t, now) else {
+            panic!("expected a touch");
+        };
+        assert_eq!(meta.expires_ms, Some(T0 + 8 * 60 * MIN));
+        assert_eq!(
+            plan(&stored_state(meta), false, &t, now + MIN),
+            Plan::Nothing
+        );
+    }
+
+    #[test]
+    fn clock_skew_below_a_quarter_of_the_idle_timeout_writes_nothing() {
+        let t = timeouts(Some(40), None);
+        // Touched by an instance whose clock is 9 minutes ahead.
+        let stored = deadlines(&t, T0, T0 + 9 * MIN);
+        assert_eq!(plan(&stored_state(stored), false, &t, T0), Plan::Nothing);
     }
 }

@@ -16,8 +16,13 @@ pub(crate) const DEFAULT_PLAIN_NAME: &str = "session";
 pub(crate) const MAX_CANDIDATES: usize = 4;
 
 /// The tokens a request carries, in the order the client sent them (at most
-/// [`MAX_CANDIDATES`], duplicates dropped).
-pub(crate) type Candidates<'h> = [Option<&'h str>; MAX_CANDIDATES];
+/// [`MAX_CANDIDATES`], duplicates dropped), and whether it carried more than that: then
+/// none is trusted, since the ones past the bound were never looked at.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Candidates<'h> {
+    pub(crate) tokens: [Option<&'h str>; MAX_CANDIDATES],
+    pub(crate) overflow: bool,
+}
 
 /// The cookie's attributes.
 #[derive(Debug, Clone)]
@@ -72,7 +77,9 @@ impl CookieConfig {
     /// which would look like sessions that never stick.
     fn check(&self) -> Result<(), String> {
         let name = self.name();
-        if name.starts_with("__Host-") {
+        // Browsers match the prefixes without regard to case.
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("__host-") {
             if !self.secure {
                 return Err(format!(
                     "session cookie `{name}`: a `__Host-` cookie must be Secure; remove \
@@ -93,7 +100,7 @@ impl CookieConfig {
                 ));
             }
         }
-        if name.starts_with("__Secure-") && !self.secure {
+        if lower.starts_with("__secure-") && !self.secure {
             return Err(format!(
                 "session cookie `{name}`: a `__Secure-` cookie must be Secure; remove \
                  `.secure(false)` or use a name without the prefix"
@@ -124,36 +131,41 @@ impl Transport {
     /// (a browser sends several when another path or domain set one too), or the header.
     /// Never decodes anything.
     pub(crate) fn read_tokens<'h>(&self, headers: &'h HeaderMap) -> Candidates<'h> {
-        let mut found: Candidates<'h> = [None; MAX_CANDIDATES];
+        let mut found = Candidates {
+            tokens: [None; MAX_CANDIDATES],
+            overflow: false,
+        };
         match self {
             Self::Cookie(config) => {
-                let name = config.name();
+                let name = config.name().as_bytes();
+                // Split the raw bytes: one cookie with non-ASCII bytes, of any name, must not
+                // hide the others (a header value need not be valid UTF-8 as a whole).
                 let values = headers
                     .get_all(COOKIE)
                     .iter()
-                    .filter_map(|value| value.to_str().ok())
-                    .flat_map(|value| value.split(';'))
-                    .filter_map(|pair| pair.trim().split_once('='))
-                    .filter(|(key, _)| *key == name)
-                    .map(|(_, value)| value.trim_matches('"'));
+                    .flat_map(|value| value.as_bytes().split(|byte| *byte == b';'))
+                    .filter_map(|pair| {
+                        let pair = pair.trim_ascii();
+                        let at = pair.iter().position(|byte| *byte == b'=')?;
+                        (&pair[..at] == name).then(|| &pair[at + 1..])
+                    })
+                    .filter_map(|value| std::str::from_utf8(value).ok())
+                    .map(|value| value.trim_matches('"'));
                 let mut count = 0;
                 for value in values {
-                    if found[..count].contains(&Some(value)) {
+                    if found.tokens[..count].contains(&Some(value)) {
                         continue;
                     }
                     if count == MAX_CANDIDATES {
-                        tracing::warn!(
-                            cookie = name,
-                            "more than {MAX_CANDIDATES} session cookies in one request; the rest are ignored"
-                        );
+                        found.overflow = true;
                         break;
                     }
-                    found[count] = Some(value);
+                    found.tokens[count] = Some(value);
                     count += 1;
                 }
             }
             Self::Header(name) => {
-                found[0] = headers.get(name).and_then(|value| value.to_str().ok());
+                found.tokens[0] = headers.get(name).and_then(|value| value.to_str().ok());
             }
         }
         found
@@ -161,9 +173,9 @@ impl Transport {
 
     /// Marks a response that depended on the session: caches must key it by the token.
     pub(crate) fn vary(&self, headers: &mut HeaderMap) {
-        let token = match self {
-            Self::Cookie(_) => "cookie",
-            Self::Header(name) => name.as_str(),
+        let (token, value) = match self {
+            Self::Cookie(_) => ("cookie", HeaderValue::from_static("cookie")),
+            Self::Header(name) => (name.as_str(), HeaderValue::from(name.clone())),
         };
         let present = headers
             .get_all(VARY)
@@ -173,9 +185,7 @@ impl Transport {
             .map(str::trim)
             .any(|entry| entry == "*" || entry.eq_ignore_ascii_case(token));
         if !present {
-            if let Ok(value) = HeaderValue::from_str(token) {
-                headers.append(VARY, value);
-            }
+            headers.append(VARY, value);
         }
     }
 
@@ -289,11 +299,11 @@ mod tests {
         headers.append(COOKIE, HeaderValue::from_static("a=1; sessionx=2"));
         headers.append(COOKIE, HeaderValue::from_static("b=3;session=tok; c=4"));
         assert_eq!(
-            transport.read_tokens(&headers),
+            transport.read_tokens(&headers).tokens,
             [Some("tok"), None, None, None]
         );
         assert_eq!(
-            transport.read_tokens(&HeaderMap::new()),
+            transport.read_tokens(&HeaderMap::new()).tokens,
             [None; MAX_CANDIDATES]
         );
     }
@@ -307,10 +317,17 @@ mod tests {
             HeaderValue::from_static("session=a; session=b; session=a; session=c"),
         );
         headers.append(COOKIE, HeaderValue::from_static("session=d; session=e"));
-        assert_eq!(
-            transport.read_tokens(&headers),
-            [Some("a"), Some("b"), Some("c"), Some("d")]
-        );
+        let found = transport.read_tokens(&headers);
+        assert_eq!(found.tokens, [Some("a"), Some("b"), Some("c"), Some("d")]);
+        assert!(found.overflow, "the fifth is never looked at");
+    }
+
+    #[test]
+    fn a_non_ascii_cookie_of_another_name_does_not_hide_the_session_cookie() {
+        let mut headers = HeaderMap::new();
+        let bytes = b"x=\xc3\xa9\xff; session=tok".to_vec();
+        headers.append(COOKIE, HeaderValue::from_bytes(&bytes).unwrap());
+        assert_eq!(plain().read_tokens(&headers).tokens[0], Some("tok"));
     }
 
     #[test]
@@ -342,6 +359,10 @@ mod tests {
             ),
             (config("__Host-s", true, None, "/app"), "must have Path=/"),
             (config("__Secure-s", false, None, "/"), "must be Secure"),
+            (
+                config("__HOST-s", true, Some("example.com"), "/"),
+                "cannot have a Domain",
+            ),
         ] {
             let message = result.unwrap_err();
             assert!(message.contains(rule), "{message}");

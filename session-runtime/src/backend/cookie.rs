@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{decoded, Applied, Backend, BoxFuture, CommitError, Ctx, Found, Plan, Token};
+use super::{decoded, Applied, Backend, BoxFuture, CommitError, Ctx, Lookup, Plan, Token};
 use super::{sealed::IntoBackend, TokenUpdate};
 use crate::cookie_store::{open, seal, CookieStore, Payload, MAX_COOKIE_BYTES};
 use crate::id::SessionId;
@@ -34,13 +34,18 @@ impl<T: Databag> Backend<T> for CookieStore {
         token: &'a str,
         purpose: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<Found<T>>, StoreError>> {
-        // No I/O: answered at the first poll.
-        let found = open(&self.keys, purpose, token, now).and_then(|opened| {
-            let payload = opened.payload;
-            let record = crate::record::decode_from_bytes::<T>(&payload.record);
-            decoded(payload.id, payload.meta, record, opened.with_old_key)
-        });
+    ) -> BoxFuture<'a, Result<Lookup<T>, StoreError>> {
+        // No I/O: answered at the first poll. A cookie that does not open is never called
+        // dead: it may be sealed with a key another instance already has (a rotation in
+        // progress), and forgetting it would save no store read anyway.
+        let found = match open(&self.keys, purpose, token, now) {
+            Some(opened) => {
+                let payload = opened.payload;
+                let record = crate::record::decode_from_bytes::<T>(&payload.record);
+                decoded(payload.id, payload.meta, record, opened.with_old_key)
+            }
+            None => Lookup::Unusable,
+        };
         Box::pin(std::future::ready(Ok(found)))
     }
 

@@ -21,6 +21,20 @@ use crate::store::{RemovalListener, SessionMeta, SessionStore, StoreError};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What a token names, as far as this backend can tell.
+pub(crate) enum Lookup<T> {
+    /// A live session, decoded.
+    Live(Found<T>),
+    /// Nothing that can ever open: a malformed token, or a session found expired. The
+    /// client may be told to forget it.
+    Dead,
+    /// Nothing this instance can use now, though the token may be good elsewhere or later:
+    /// an id the store does not know (a concurrent request may have just renewed it), a
+    /// record of a newer schema (after a rollback), a cookie this instance cannot open (a
+    /// key it does not have yet). The client keeps it.
+    Unusable,
+}
+
 /// A session a token named, found live and decoded.
 pub(crate) struct Found<T> {
     pub(crate) id: SessionId,
@@ -224,13 +238,13 @@ pub(crate) fn decoded<T: Databag>(
     meta: SessionMeta,
     decoded: Result<crate::record::Decoded<T>, crate::error::DecodeError>,
     reseal: bool,
-) -> Option<Found<T>> {
+) -> Lookup<T> {
     match decoded {
         Ok(decoded) => {
             if let Some(from) = decoded.migrated_from {
                 tracing::info!(session = %id, from, to = T::VERSION, "migrated a session record");
             }
-            Some(Found {
+            Lookup::Live(Found {
                 id,
                 meta,
                 tracked: decoded.into_tracked(),
@@ -243,21 +257,21 @@ pub(crate) fn decoded<T: Databag>(
                 %error,
                 "stored session record does not decode; starting a fresh session"
             );
-            None
+            Lookup::Unusable
         }
     }
 }
 
 /// Where a layer keeps sessions of type `T`.
 pub(crate) trait Backend<T>: Send + Sync + 'static {
-    /// The live session `token` names, decoded; `None` for a token that names nothing live
-    /// or does not decode (the layer then starts a fresh session). At most one store read.
+    /// What `token` names: a live session, decoded, or why not (the layer then starts a
+    /// fresh session). At most one store read.
     fn load<'a>(
         &'a self,
         token: &'a str,
         purpose: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<Found<T>>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Lookup<T>, StoreError>>;
 
     /// Carries out `plan` with the request's data, and says what to tell the client.
     fn apply<'a>(

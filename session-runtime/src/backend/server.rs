@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use super::{decoded, Applied, BoxFuture, CommitError, Ctx, Found, Plan, Token, TokenUpdate};
+use super::{decoded, Applied, BoxFuture, CommitError, Ctx, Lookup, Plan, Token, TokenUpdate};
 use crate::id::SessionId;
 use crate::record::{Record, RecordField};
 use crate::schema::{Databag, Tracked};
@@ -42,17 +42,17 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
         token: &'a str,
         _purpose: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<Found<T>>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Lookup<T>, StoreError>> {
         Box::pin(async move {
             // A malformed token never reaches the store.
             let Some(id) = SessionId::parse(token) else {
-                return Ok(None);
+                return Ok(Lookup::Dead);
             };
             let Some(stored) = self.store.load(&id, now).await? else {
-                return Ok(None);
+                return Ok(Lookup::Unusable);
             };
             if stored.meta.is_expired(now) {
-                return Ok(None);
+                return Ok(Lookup::Dead);
             }
             Ok(decoded(id, stored.meta, stored.record.decode::<T>(), false))
         })

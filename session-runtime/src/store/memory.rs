@@ -86,10 +86,12 @@ type WeakListener = Weak<dyn Fn(&SessionId, &Record) + Send + Sync>;
 /// session is never evicted before at least its shard's capacity of *other* sessions of its
 /// shard have been created or used since its own last use. With the default bound that is
 /// 1,562 (or 1,563) sessions of its shard, about 100,000 new sessions store-wide (a few
-/// percent more or less: new sessions fall into shards at random). Under a flood of new anonymous
-/// sessions the flood's own sessions, never used again, are the first to go; a logged-in
-/// user who makes a request at least once per that many new sessions keeps their session,
-/// however long the flood lasts.
+/// percent more or less: new sessions fall into shards at random). Under a flood of new
+/// anonymous sessions, a logged-in user who makes a request at least once per that many new
+/// sessions keeps their session, however long the flood lasts; the flood's own sessions go
+/// before them. But the least recently used go first: users idle since before the flood
+/// are evicted before the flood's own sessions, once the flood has created about the
+/// bound's worth of them.
 ///
 /// What it does not guarantee: a session left unused while more new sessions than the
 /// bound are created is evicted before its idle timeout (its user gets a fresh session). Size
