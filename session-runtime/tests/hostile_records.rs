@@ -113,11 +113,10 @@ fn decode(bytes: &[u8]) -> (DecodeError, Duration, usize) {
 
 fn assert_rejected_cheaply(what: &str, bytes: &[u8]) {
     let (error, elapsed, peak) = decode(bytes);
+    // The time is reported, not asserted (a timing bound fails on a busy machine); the
+    // work is bounded by what is counted: the peak heap, and the structural guard that
+    // refuses before any allocation proportional to a claimed size.
     eprintln!("{what}: rejected in {elapsed:?}, peak extra heap {peak} bytes: {error}");
-    assert!(
-        elapsed < Duration::from_millis(200),
-        "{what} took {elapsed:?}"
-    );
     // A few times the input at most: nothing proportional to the claimed sizes (GiBs).
     assert!(
         peak < 4 * bytes.len() + 64 * 1024,
