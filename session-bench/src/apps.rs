@@ -29,7 +29,7 @@ use tower::ServiceExt as _;
 
 use crate::data::{logged_in, BenchSession, Blob, PeerBlob, PeerSession, PEER_KEY};
 
-/// The cookie the sessions travel in, for us and for the cookie peer.
+/// The cookie the cookie peer keeps its sessions in (ours use the layer's default name).
 pub const COOKIE_NAME: &str = "session";
 
 async fn plain() -> &'static str {

@@ -10,7 +10,7 @@ use session_runtime::store::{SessionMeta, SessionStore as _};
 use session_runtime::{CookieStore, Key, MemoryStore, SessionId, SessionLayer};
 use tower_sessions::SessionStore as _;
 
-use crate::apps::{self, body_text, call, login, request, SetupError, COOKIE_NAME};
+use crate::apps::{self, body_text, call, login, request, SetupError};
 use crate::data::{blob, logged_in, record_len, BenchSession, BenchSessionHandle, PeerBlob};
 use crate::redis::RedisServer;
 use crate::timing::time_async;
@@ -71,13 +71,14 @@ impl Step {
 /// |---|---|---|
 /// | open | `/read` with the cookie: the layer opens it and decodes the session | `/plain` with the same cookie: layer present, session never extracted |
 /// | seal | `/write` with the cookie: one field changes, the whole session is sealed into a `Set-Cookie` | `/read` with the same cookie |
-/// | tampered | `/read` with one flipped character in the middle of the ciphertext: decryption fails, fresh session | `/read` with no cookie: fresh session (both draw a new session id) |
+/// | tampered | `/read` with one flipped character in the middle of the ciphertext: decryption fails, fresh session (and, if the layer forgets stale tokens, a removal cookie) | `/read` with no cookie: fresh session (both draw a new session id) |
 ///
 /// So "open" includes finding the cookie in the `Cookie` header and building the handle,
 /// and "seal" includes the setter, the encoding and formatting the `Set-Cookie` header; the
 /// peer's steps are measured the same way on the same routes.
 pub struct Codec {
     record_len: usize,
+    cookie_name: String,
     token_len: usize,
     /// Ours: opening the cookie.
     pub ours_open: Step,
@@ -110,16 +111,18 @@ impl Codec {
         let expected = value.user_id.to_string();
         let cookie = apps::login_expecting(&ours, &expected).await?;
         let peer_cookie = apps::login_expecting(&peer, &expected).await?;
-        let token_len = cookie
+        // The layer's default cookie name, whatever it is.
+        let (cookie_name, token) = cookie
             .to_str()
             .ok()
-            .and_then(|pair| pair.strip_prefix(COOKIE_NAME))
-            .and_then(|rest| rest.strip_prefix('='))
-            .map_or(0, str::len);
+            .and_then(|pair| pair.split_once('='))
+            .ok_or_else(|| fail(format!("login sent {cookie:?}")))?;
+        let (cookie_name, token_len) = (cookie_name.to_owned(), token.len());
         let tampered = tamper(&cookie).ok_or_else(|| fail("cannot tamper".to_owned()))?;
 
         let fixture = Self {
             record_len: record_len(&value),
+            cookie_name,
             token_len,
             ours_open: Step {
                 with: Target::new(&ours, "/read", Some(&cookie)),
@@ -144,25 +147,38 @@ impl Codec {
         };
         // What each request must answer for the differences to be the steps.
         let next = value.user_id.wrapping_add(1).to_string();
-        let checks: [(&str, &Target, &str, bool); 9] = [
-            ("our read", &fixture.ours_open.with, &expected, false),
-            ("our plain", &fixture.ours_open.without, "hello", false),
-            ("our write", &fixture.ours_seal.with, &next, true),
-            ("our tampered read", &fixture.ours_tampered.with, "0", false),
-            ("our fresh read", &fixture.ours_tampered.without, "0", false),
-            ("peer read", &fixture.peer_open.with, &expected, false),
-            ("peer plain", &fixture.peer_open.without, "hello", false),
-            ("peer write", &fixture.peer_seal.with, &next, true),
-            ("peer read", &fixture.peer_seal.without, &expected, false),
+        let (nothing, token) = (&[Sent::Nothing][..], &[Sent::Token][..]);
+        // A rejected cookie may be cleared in the same response (the layer forgets a stale
+        // token); that is part of rejecting it.
+        let nothing_or_removal = &[Sent::Nothing, Sent::Removal][..];
+        let checks: [(&str, &Target, &str, &[Sent]); 9] = [
+            ("our read", &fixture.ours_open.with, &expected, nothing),
+            ("our plain", &fixture.ours_open.without, "hello", nothing),
+            ("our write", &fixture.ours_seal.with, &next, token),
+            (
+                "our tampered read",
+                &fixture.ours_tampered.with,
+                "0",
+                nothing_or_removal,
+            ),
+            (
+                "our fresh read",
+                &fixture.ours_tampered.without,
+                "0",
+                nothing,
+            ),
+            ("peer read", &fixture.peer_open.with, &expected, nothing),
+            ("peer plain", &fixture.peer_open.without, "hello", nothing),
+            ("peer write", &fixture.peer_seal.with, &next, token),
+            ("peer read", &fixture.peer_seal.without, &expected, nothing),
         ];
-        for (what, target, body, sets_cookie) in checks {
+        for (what, target, body, allowed) in checks {
             let response = target.call().await;
-            let set_cookie = response.headers().contains_key(SET_COOKIE);
+            let sent = Sent::of(&response);
             let text = body_text(response).await;
-            if text != body || set_cookie != sets_cookie {
+            if text != body || !allowed.contains(&sent) {
                 return Err(fail(format!(
-                    "{what} answered {text:?} (Set-Cookie: {set_cookie}), expected {body:?} \
-                     (Set-Cookie: {sets_cookie})"
+                    "{what} answered {text:?} ({sent:?}), expected {body:?} ({allowed:?})"
                 )));
             }
         }
@@ -175,10 +191,52 @@ impl Codec {
         self.record_len
     }
 
+    /// The name of our cookie (the layer's default).
+    #[must_use]
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
     /// The size of our token (the cookie value) in bytes.
     #[must_use]
     pub fn token_len(&self) -> usize {
         self.token_len
+    }
+}
+
+/// What a response's `Set-Cookie` headers do to the session cookie (the only cookie the
+/// codec routes set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Nothing: the cookie is left as it is.
+    Nothing,
+    /// A new token.
+    Token,
+    /// A removal (an empty value).
+    Removal,
+}
+
+impl Sent {
+    /// What `response` does: a token if any `Set-Cookie` has a value, else a removal if
+    /// there is one, else nothing.
+    #[must_use]
+    pub fn of(response: &Response<Body>) -> Self {
+        let empty: Vec<bool> = response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|value| {
+                let pair = value.to_str().ok()?.split(';').next()?;
+                Some(pair.split_once('=')?.1.trim().is_empty())
+            })
+            .collect();
+        if empty.contains(&false) {
+            Self::Token
+        } else if empty.is_empty() {
+            Self::Nothing
+        } else {
+            Self::Removal
+        }
     }
 }
 
@@ -187,7 +245,7 @@ impl Codec {
 /// decryption.
 fn tamper(cookie: &HeaderValue) -> Option<HeaderValue> {
     let text = cookie.to_str().ok()?;
-    let start = COOKIE_NAME.len() + 1;
+    let start = text.find('=')? + 1;
     let middle = start + (text.len() - start) / 2;
     let flipped = if text.as_bytes().get(middle)? == &b'A' {
         "B"
@@ -231,7 +289,15 @@ impl Stores {
         let mut changed = BenchSessionHandle::new(BenchSession::from(data.clone()));
         changed.set_visits(data.visits + 1);
         let changes = Record::changes(changed.tracked()).map_err(|e| fail(e.to_string()))?;
-        let ours = MemoryStore::new();
+        // Room for all of them: the default bound (100,000 over 64 shards) would evict some,
+        // and their loads would measure misses. Still bounded, as a default store is.
+        let ours = MemoryStore::builder()
+            .max_sessions(
+                sessions
+                    .saturating_mul(2)
+                    .max(MemoryStore::DEFAULT_MAX_SESSIONS),
+            )
+            .build();
         let mut ids = Vec::with_capacity(sessions);
         for _ in 0..sessions {
             let id = SessionId::generate().map_err(|e| fail(e.to_string()))?;
@@ -256,14 +322,21 @@ impl Stores {
                 .map_err(|e| fail(e.to_string()))?;
             peer_records.push(record);
         }
-        Ok(Self {
+        let stores = Self {
             ours,
             ids,
             changes,
             meta,
             peer,
             peer_records,
-        })
+        };
+        // Every session is there: the cases measure loads and saves of stored sessions.
+        for index in 0..sessions {
+            if !stores.ours_load(index).await || !stores.peer_load(index).await {
+                return Err(fail(format!("session {index} of {sessions} is not stored")));
+            }
+        }
+        Ok(stores)
     }
 
     /// How many sessions each store holds.
