@@ -13,7 +13,6 @@ use tower_sessions::SessionStore as _;
 use crate::apps::{self, body_text, call, login, request, SetupError};
 use crate::data::{blob, logged_in, record_len, BenchSession, BenchSessionHandle, PeerBlob};
 use crate::redis::RedisServer;
-use crate::timing::time_async;
 
 /// A fixed 64-byte secret, so runs are comparable.
 const SECRET: [u8; 64] = [0x5e; 64];
@@ -51,16 +50,6 @@ pub struct Step {
     pub with: Target,
     /// The same request without it.
     pub without: Target,
-}
-
-impl Step {
-    /// Runs `with` `iters` times, then `without` as often, and returns the difference (for
-    /// criterion's `iter_custom`: the step's own time, without the request around it).
-    pub fn time(&self, rt: &tokio::runtime::Runtime, iters: u64) -> std::time::Duration {
-        let with = time_async(rt, iters, || self.with.call());
-        let without = time_async(rt, iters, || self.without.call());
-        with.saturating_sub(without)
-    }
 }
 
 /// Sealing and opening a cookie holding `bytes` of session data, through the public API:
