@@ -60,13 +60,15 @@ macro_rules! hardening_suite {
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn layer<S: SessionStore>(store: S, clock: &ManualClock) -> SessionLayer<TestSession> {
+/// A plain-HTTP layer on `store` whose deadlines follow `clock`.
+pub fn layer<S: SessionStore>(store: S, clock: &ManualClock) -> SessionLayer<TestSession> {
     SessionLayer::<TestSession>::new(store)
         .secure(false)
         .clock(clock.clone())
 }
 
-async fn get(server: &TestServer, path: &str, cookie: &str) -> reqwest::Response {
+/// GET `path` with `cookie` as the whole Cookie header (none when empty).
+pub async fn get(server: &TestServer, path: &str, cookie: &str) -> reqwest::Response {
     let request = bare_client().get(server.url(path));
     let request = if cookie.is_empty() {
         request
@@ -76,13 +78,19 @@ async fn get(server: &TestServer, path: &str, cookie: &str) -> reqwest::Response
     request.send().await.unwrap()
 }
 
-async fn read(server: &TestServer, cookie: &str) -> String {
+/// The body of `/read` with `cookie`.
+pub async fn read(server: &TestServer, cookie: &str) -> String {
     get(server, "/read", cookie).await.text().await.unwrap()
 }
 
 /// A session started on `server`, as a `session=<token>` cookie header.
 async fn start(server: &TestServer) -> String {
-    let response = get(server, "/visit", "").await;
+    start_at(server, "/visit").await
+}
+
+/// A session started by GET `path` on `server`, as a `session=<token>` cookie header.
+pub async fn start_at(server: &TestServer, path: &str) -> String {
+    let response = get(server, path, "").await;
     format!("session={}", cookie_value(&response, "session").unwrap())
 }
 

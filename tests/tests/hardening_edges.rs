@@ -5,10 +5,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::routing;
 use axum::Router;
 use integration_tests::app::{app, TestSession};
 use integration_tests::counting::Counting;
+use integration_tests::hardening::{get, layer, read, start_at};
 use integration_tests::migration::{Profile, ProfileV1};
 use integration_tests::server::{bare_client, browser, cookie_value, set_cookies, TestServer};
 use session_runtime::clock::ManualClock;
@@ -16,28 +17,9 @@ use session_runtime::{MemoryStore, Session, SessionLayer};
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn layer(
-    store: impl session_runtime::store::SessionStore + Clone,
-    clock: &ManualClock,
-) -> SessionLayer<TestSession> {
-    SessionLayer::<TestSession>::new(store)
-        .secure(false)
-        .clock(clock.clone())
-}
-
-async fn get_with(server: &TestServer, path: &str, cookie: &str) -> reqwest::Response {
-    let request = bare_client().get(server.url(path));
-    let request = if cookie.is_empty() {
-        request
-    } else {
-        request.header("cookie", cookie)
-    };
-    request.send().await.unwrap()
-}
-
-async fn start(server: &TestServer, path: &str) -> String {
-    let response = get_with(server, path, "").await;
-    format!("session={}", cookie_value(&response, "session").unwrap())
+/// A memory-store test server with a manual clock.
+async fn memory_server() -> TestServer {
+    TestServer::start(app(layer(MemoryStore::new(), &ManualClock::new())).0).await
 }
 
 /// More cookies of the session's name than are looked at (4): none is trusted, so planting
@@ -45,12 +27,11 @@ async fn start(server: &TestServer, path: &str) -> String {
 /// sight and select the attacker's session.
 #[tokio::test]
 async fn more_than_four_session_cookies_trust_none() {
-    let clock = ManualClock::new();
-    let server = TestServer::start(app(layer(MemoryStore::new(), &clock)).0).await;
-    let attacker = start(&server, "/set-a/666").await;
-    let victim = start(&server, "/set-a/1").await;
+    let server = memory_server().await;
+    let attacker = start_at(&server, "/set-a/666").await;
+    let victim = start_at(&server, "/set-a/1").await;
     // Sanity: with both live and nothing else, neither is used.
-    let body = get_with(&server, "/read", &format!("{attacker}; {victim}"))
+    let body = get(&server, "/read", &format!("{attacker}; {victim}"))
         .await
         .text()
         .await
@@ -58,11 +39,7 @@ async fn more_than_four_session_cookies_trust_none() {
     assert!(body.contains("new: true"), "{body}");
     // Browsers send longer paths first: a sibling subdomain plants Path=/x, /x/, /x/y ...
     let cookie = format!("session=g1; session=g2; session=g3; {attacker}; {victim}");
-    let body = get_with(&server, "/read", &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = read(&server, &cookie).await;
     assert!(body.contains("new: true"), "no session is trusted: {body}");
 }
 
@@ -70,11 +47,10 @@ async fn more_than_four_session_cookies_trust_none() {
 /// cookie that would erase the victim's real one.
 #[tokio::test]
 async fn planted_garbage_cookies_never_get_the_victims_cookie_removed() {
-    let clock = ManualClock::new();
-    let server = TestServer::start(app(layer(MemoryStore::new(), &clock)).0).await;
-    let victim = start(&server, "/set-a/1").await;
+    let server = memory_server().await;
+    let victim = start_at(&server, "/set-a/1").await;
     let cookie = format!("session=g1; session=g2; session=g3; session=g4; {victim}");
-    let response = get_with(&server, "/read", &cookie).await;
+    let response = get(&server, "/read", &cookie).await;
     let removal = set_cookies(&response).join("\n");
     let body = response.text().await.unwrap();
     assert!(body.contains("new: true"), "{body}");
@@ -102,14 +78,14 @@ async fn an_undecodable_record_keeps_its_cookie_for_the_deploy_that_can_read_it(
     let store = Counting::new(MemoryStore::new());
     let v3 = TestServer::start(
         Router::new()
-            .route("/visit", get(visit_v3))
-            .route("/read", get(read_v3))
+            .route("/visit", routing::get(visit_v3))
+            .route("/read", routing::get(read_v3))
             .layer(SessionLayer::<Profile>::new(store.clone()).secure(false)),
     )
     .await;
     let v1 = TestServer::start(
         Router::new()
-            .route("/read", get(read_v1))
+            .route("/read", routing::get(read_v1))
             .layer(SessionLayer::<ProfileV1>::new(store.clone()).secure(false)),
     )
     .await;
@@ -143,16 +119,12 @@ async fn dropping_the_idle_timeout_keeps_an_active_reader() {
     let store = MemoryStore::new();
     let before =
         TestServer::start(app(layer(store.clone(), &clock).idle_timeout(30 * MIN)).0).await;
-    let cookie = start(&before, "/visit").await;
+    let cookie = start_at(&before, "/visit").await;
     let after = TestServer::start(app(layer(store, &clock).without_idle_timeout()).0).await;
     let mut last = String::new();
     for _ in 0..4 {
         clock.advance(10 * MIN);
-        last = get_with(&after, "/read", &cookie)
-            .await
-            .text()
-            .await
-            .unwrap();
+        last = read(&after, &cookie).await;
     }
     assert!(last.contains("new: false"), "used every 10 minutes: {last}");
 }
@@ -166,21 +138,13 @@ async fn a_tightened_idle_timeout_cuts_from_the_first_request_after_the_change()
     let store = MemoryStore::new();
     let day =
         TestServer::start(app(layer(store.clone(), &clock).idle_timeout(24 * 60 * MIN)).0).await;
-    let cookie = start(&day, "/visit").await;
+    let cookie = start_at(&day, "/visit").await;
     clock.advance(5 * 60 * MIN);
     let strict = TestServer::start(app(layer(store, &clock).idle_timeout(30 * MIN)).0).await;
-    let body = get_with(&strict, "/read", &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = read(&strict, &cookie).await;
     assert!(body.contains("new: false"), "admitted once, cut: {body}");
     clock.advance(31 * MIN);
-    let body = get_with(&strict, "/read", &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = read(&strict, &cookie).await;
     assert!(body.contains("new: true"), "{body}");
 }
 
@@ -194,23 +158,13 @@ async fn clock_skew_between_instances_does_not_make_every_read_write() {
     let idle = 40 * MIN;
     let a = TestServer::start(app(layer(store.clone(), &ahead).idle_timeout(idle)).0).await;
     let b = TestServer::start(app(layer(store.clone(), &behind).idle_timeout(idle)).0).await;
-    let cookie = start(&a, "/visit").await;
+    let cookie = start_at(&a, "/visit").await;
     let touches = store.counts.touch.load(Ordering::SeqCst);
     for _ in 0..5 {
         ahead.advance(Duration::from_secs(1));
         behind.advance(Duration::from_secs(1));
-        assert!(get_with(&b, "/read", &cookie)
-            .await
-            .text()
-            .await
-            .unwrap()
-            .contains("new: false"));
-        assert!(get_with(&a, "/read", &cookie)
-            .await
-            .text()
-            .await
-            .unwrap()
-            .contains("new: false"));
+        assert!(read(&b, &cookie).await.contains("new: false"));
+        assert!(read(&a, &cookie).await.contains("new: false"));
     }
     assert_eq!(store.counts.touch.load(Ordering::SeqCst) - touches, 0);
 }
@@ -228,9 +182,8 @@ impl NowForTest for ManualClock {
 /// same header line.
 #[tokio::test]
 async fn a_non_ascii_cookie_of_another_name_does_not_hide_the_session_cookie() {
-    let clock = ManualClock::new();
-    let server = TestServer::start(app(layer(MemoryStore::new(), &clock)).0).await;
-    let victim = start(&server, "/set-a/1").await;
+    let server = memory_server().await;
+    let victim = start_at(&server, "/set-a/1").await;
     let mut value = b"planted=\xc3\xa9; ".to_vec();
     value.extend_from_slice(victim.as_bytes());
     let header = http::HeaderValue::from_bytes(&value).unwrap();
@@ -255,10 +208,9 @@ async fn a_non_ascii_cookie_of_another_name_does_not_hide_the_session_cookie() {
 /// The victim is never put in the attacker's session.
 #[tokio::test]
 async fn a_planted_live_cookie_denies_service_but_never_shares_a_session() {
-    let clock = ManualClock::new();
-    let server = TestServer::start(app(layer(MemoryStore::new(), &clock)).0).await;
-    let attacker = start(&server, "/set-a/666").await;
-    let victim = start(&server, "/set-a/1").await;
+    let server = memory_server().await;
+    let attacker = start_at(&server, "/set-a/666").await;
+    let victim = start_at(&server, "/set-a/1").await;
     let login = bare_client()
         .post(server.url("/login/alice"))
         .header("cookie", format!("{attacker}; {victim}"))
@@ -267,7 +219,7 @@ async fn a_planted_live_cookie_denies_service_but_never_shares_a_session() {
         .unwrap();
     let fresh = format!("session={}", cookie_value(&login, "session").unwrap());
     // The browser replaced the victim's cookie (same name/domain/path) with `fresh`.
-    let body = get_with(&server, "/read", &format!("{attacker}; {fresh}"))
+    let body = get(&server, "/read", &format!("{attacker}; {fresh}"))
         .await
         .text()
         .await
@@ -288,11 +240,11 @@ async fn two_seals_of_one_cookie_store_session_are_one_session() {
             .0,
     )
     .await;
-    let first = start(&server, "/visit").await;
-    let second = get_with(&server, "/visit", &first).await;
+    let first = start_at(&server, "/visit").await;
+    let second = get(&server, "/visit", &first).await;
     let second = format!("session={}", cookie_value(&second, "session").unwrap());
     assert_ne!(first, second);
-    let body = get_with(&server, "/read", &format!("{first}; {second}"))
+    let body = get(&server, "/read", &format!("{first}; {second}"))
         .await
         .text()
         .await
@@ -308,9 +260,8 @@ async fn two_seals_of_one_cookie_store_session_are_one_session() {
 /// the browser last. An unknown id is not proof of a dead token.
 #[tokio::test]
 async fn a_read_racing_a_login_never_erases_the_new_login_cookie() {
-    let clock = ManualClock::new();
-    let server = TestServer::start(app(layer(MemoryStore::new(), &clock)).0).await;
-    let before = start(&server, "/visit").await;
+    let server = memory_server().await;
+    let before = start_at(&server, "/visit").await;
     let login = bare_client()
         .post(server.url("/login/alice"))
         .header("cookie", &before)
@@ -320,7 +271,7 @@ async fn a_read_racing_a_login_never_erases_the_new_login_cookie() {
     let after = cookie_value(&login, "session").unwrap();
     assert!(!before.contains(&after));
     // The XHR sent before the login response arrived, served after the take:
-    let late = get_with(&server, "/read", &before).await;
+    let late = get(&server, "/read", &before).await;
     let removal = set_cookies(&late).join("\n");
     assert!(removal.is_empty(), "{removal}");
 }

@@ -40,6 +40,20 @@ async fn start(
     }
 }
 
+/// POSTs to `url` with `token` as the session cookie.
+async fn post(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    token: &str,
+) -> reqwest::Response {
+    client
+        .post(url)
+        .header("cookie", format!("session={token}"))
+        .send()
+        .await
+        .unwrap()
+}
+
 impl App {
     async fn get(&self, path: &str, token: &str) -> reqwest::Response {
         self.client
@@ -124,13 +138,7 @@ async fn a_logout_during_an_undone_login_leaves_the_pre_login_session() {
     app.login_dropped_after(&old, Duration::from_millis(200))
         .await;
     assert_eq!(app.store.faults.fired(Op::Take), 1);
-    let logout = app
-        .client
-        .post(app.http.url("/logout"))
-        .header("cookie", format!("session={old}"))
-        .send()
-        .await
-        .unwrap();
+    let logout = post(&app.client, app.http.url("/logout"), &old).await;
     assert_eq!(logout.status(), 200);
     assert_eq!(cookie_value(&logout, "session").as_deref(), Some(""));
     // Let the renewal task finish (stall + move_back).
@@ -239,23 +247,10 @@ async fn a_login_whose_take_fails_after_a_logout_ends_as_if_it_came_after_the_lo
             app.http.url("/held/login/mallory"),
             old.clone(),
         );
-        async move {
-            client
-                .post(url)
-                .header("cookie", format!("session={old}"))
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { post(&client, url, &old).await }
     });
     app.state.gate.loaded.notified().await;
-    let logout = app
-        .client
-        .post(app.http.url("/logout"))
-        .header("cookie", format!("session={old}"))
-        .send()
-        .await
-        .unwrap();
+    let logout = post(&app.client, app.http.url("/logout"), &old).await;
     assert_eq!(logout.status(), 200);
     app.store.faults.fail_next(Op::Take, Place::BeforeStore);
     app.state.gate.release.notify_one();
@@ -281,21 +276,10 @@ async fn a_logout_before_the_renewal_takes_the_old_id_is_final() {
     app.store
         .faults
         .run_next(Op::Take, Place::BeforeStore, move || async move {
-            let logout = client
-                .post(url)
-                .header("cookie", format!("session={token}"))
-                .send()
-                .await
-                .unwrap();
+            let logout = post(&client, url, &token).await;
             assert_eq!(logout.status(), 200);
         });
-    let login = app
-        .client
-        .post(app.http.url("/login/ada"))
-        .header("cookie", format!("session={old}"))
-        .send()
-        .await
-        .unwrap();
+    let login = post(&app.client, app.http.url("/login/ada"), &old).await;
     assert_eq!(app.store.faults.fired(Op::Take), 1);
     assert_eq!(login.status(), 200);
     assert_eq!(
@@ -318,22 +302,11 @@ async fn a_logout_after_the_renewal_took_the_old_id_leaves_the_renewed_session()
     app.store
         .faults
         .run_next(Op::Take, Place::AfterStore, move || async move {
-            let logout = client
-                .post(url)
-                .header("cookie", format!("session={token}"))
-                .send()
-                .await
-                .unwrap();
+            let logout = post(&client, url, &token).await;
             assert_eq!(logout.status(), 200);
             assert_eq!(cookie_value(&logout, "session").as_deref(), Some(""));
         });
-    let login = app
-        .client
-        .post(app.http.url("/login/ada"))
-        .header("cookie", format!("session={old}"))
-        .send()
-        .await
-        .unwrap();
+    let login = post(&app.client, app.http.url("/login/ada"), &old).await;
     assert_eq!(app.store.faults.fired(Op::Take), 1);
     let new = cookie_value(&login, "session").expect("the login sends its new token");
     assert_eq!(app.records(1).await, 1);
