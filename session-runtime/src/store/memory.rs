@@ -494,7 +494,12 @@ impl Inner {
         for listener in &listeners {
             for session in &removed {
                 if let Some(id) = &session.id {
-                    listener(id, &session.record);
+                    // A hook is the app's code: if it panics, the sweeper (or the request
+                    // whose create evicted the session) must not die with it.
+                    let call = std::panic::AssertUnwindSafe(|| listener(id, &session.record));
+                    if std::panic::catch_unwind(call).is_err() {
+                        tracing::error!(session = %id, "an on_deleted hook panicked; the other reports go on");
+                    }
                 }
             }
         }
@@ -1189,6 +1194,23 @@ mod listener_tests {
         assert_eq!(store.sweep(), 1);
         assert_eq!(first_count.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(second_count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_listener_does_not_stop_the_reports() {
+        let store = MemoryStore::new();
+        let panicking: RemovalListener = Arc::new(|_, _| panic!("a buggy on_deleted hook"));
+        let (listener, count) = counter();
+        store.subscribe_removals(&panicking);
+        store.subscribe_removals(&listener);
+        expired_session(&store).await;
+        expired_session(&store).await;
+        assert_eq!(store.sweep(), 2);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // And the next sweep still works.
+        expired_session(&store).await;
+        assert_eq!(store.sweep(), 1);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
