@@ -15,7 +15,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Response, StatusCode};
 use tracing::Instrument as _;
 
-use crate::backend::{Abandoned, CommitError, Ctx, Plan, TokenUpdate};
+use crate::backend::{Abandoned, Answer, CommitError, Ctx, Plan, TokenUpdate};
 use crate::config::Config;
 use crate::handle::{Origin, Returned};
 use crate::plan::plan;
@@ -154,7 +154,10 @@ async fn run<T: Databag>(
         purpose: config.transport.name(),
         abandoned: &abandoned,
     };
-    let applied = config.backend.apply(plan, &tracked, &ctx).await?;
+    let applied = match config.backend.apply(plan, &tracked, &ctx) {
+        Answer::Now(applied) => applied,
+        Answer::Later(applying) => applying.await,
+    }?;
     if let (Some(id), Some(hook)) = (&applied.started, &config.on_started) {
         hook(id, tracked.get());
     }

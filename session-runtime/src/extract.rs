@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 
-use crate::backend::{until, Found, Lookup};
+use crate::backend::{until, Answer, Found, Lookup};
 use crate::config::Config;
 use crate::handle::{ClientToken, Core, FromCore, SessionState};
 use crate::id::SessionId;
@@ -130,11 +130,9 @@ async fn load_one<T: Databag>(
     now: u64,
     deadline: tokio::time::Instant,
 ) -> Result<Seen<T>, SessionRejection> {
-    let load = config.backend.load(token, config.transport.name(), now);
-    let loaded = if config.backend.loads_with_io() {
-        until(deadline, config.store_timeout, load).await
-    } else {
-        load.await
+    let loaded = match config.backend.load(token, config.transport.name(), now) {
+        Answer::Now(loaded) => loaded,
+        Answer::Later(load) => until(deadline, config.store_timeout, load).await,
     };
     match loaded {
         Ok(Lookup::Live(found)) => Ok(match tightened(&config.timeouts, &found.meta, now) {

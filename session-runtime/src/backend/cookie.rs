@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{decoded, Applied, Backend, BoxFuture, CommitError, Ctx, Lookup, Plan, Token};
+use super::{decoded, Answer, Applied, Backend, CommitError, Ctx, Lookup, Plan, Token};
 use super::{sealed::IntoBackend, TokenUpdate};
 use crate::cookie_store::{open, seal, CookieStore, Payload, MAX_COOKIE_BYTES};
 use crate::id::SessionId;
@@ -34,8 +34,8 @@ impl<T: Databag> Backend<T> for CookieStore {
         token: &'a str,
         purpose: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Lookup<T>, StoreError>> {
-        // No I/O: answered at the first poll. A cookie that does not open is never called
+    ) -> Answer<'a, Result<Lookup<T>, StoreError>> {
+        // No I/O: answered at once. A cookie that does not open is never called
         // dead: it may be sealed with a key another instance already has (a rotation in
         // progress), and forgetting it would save no store read anyway.
         let found = match open(&self.keys, purpose, token, now) {
@@ -46,7 +46,7 @@ impl<T: Databag> Backend<T> for CookieStore {
             }
             None => Lookup::Unusable,
         };
-        Box::pin(std::future::ready(Ok(found)))
+        Answer::Now(Ok(found))
     }
 
     fn apply<'a>(
@@ -54,16 +54,12 @@ impl<T: Databag> Backend<T> for CookieStore {
         plan: Plan,
         tracked: &'a Tracked<T>,
         ctx: &'a Ctx<'a>,
-    ) -> BoxFuture<'a, Result<Applied, CommitError>> {
-        Box::pin(std::future::ready(self.apply_now(plan, tracked, ctx)))
+    ) -> Answer<'a, Result<Applied, CommitError>> {
+        Answer::Now(self.apply_now(plan, tracked, ctx))
     }
 
     fn subscribe_removals(&self, _listener: &RemovalListener) {
         // Cookies expire on the client: there is nothing to observe.
-    }
-
-    fn loads_with_io(&self) -> bool {
-        false
     }
 }
 

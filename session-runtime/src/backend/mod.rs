@@ -21,6 +21,13 @@ use crate::store::{RemovalListener, SessionMeta, SessionStore, StoreError};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A backend's answer: at once when it needs no I/O (the cookie store: no allocation, no
+/// timer), or a future to wait on within the store timeout.
+pub(crate) enum Answer<'a, R> {
+    Now(R),
+    Later(BoxFuture<'a, R>),
+}
+
 /// What a token names, as far as this backend can tell.
 pub(crate) enum Lookup<T> {
     /// A live session, decoded.
@@ -271,7 +278,7 @@ pub(crate) trait Backend<T>: Send + Sync + 'static {
         token: &'a str,
         purpose: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Lookup<T>, StoreError>>;
+    ) -> Answer<'a, Result<Lookup<T>, StoreError>>;
 
     /// Carries out `plan` with the request's data, and says what to tell the client.
     fn apply<'a>(
@@ -279,15 +286,10 @@ pub(crate) trait Backend<T>: Send + Sync + 'static {
         plan: Plan,
         tracked: &'a Tracked<T>,
         ctx: &'a Ctx<'a>,
-    ) -> BoxFuture<'a, Result<Applied, CommitError>>;
+    ) -> Answer<'a, Result<Applied, CommitError>>;
 
     /// Registers the layer's `on_deleted` for sessions the backend removes by itself.
     fn subscribe_removals(&self, listener: &RemovalListener);
-
-    /// Whether loading waits on I/O, and so needs the store timeout (and a timer).
-    fn loads_with_io(&self) -> bool {
-        true
-    }
 }
 
 /// Anything `SessionLayer::new` accepts: every [`SessionStore`], and `CookieStore`.

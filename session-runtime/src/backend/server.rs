@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use super::{decoded, Applied, BoxFuture, CommitError, Ctx, Lookup, Plan, Token, TokenUpdate};
+use super::{decoded, Answer, Applied, CommitError, Ctx, Lookup, Plan, Token, TokenUpdate};
 use crate::id::SessionId;
 use crate::record::{Record, RecordField};
 use crate::schema::{Databag, Tracked};
@@ -42,12 +42,12 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
         token: &'a str,
         _purpose: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Lookup<T>, StoreError>> {
-        Box::pin(async move {
-            // A malformed token never reaches the store.
-            let Some(id) = SessionId::parse(token) else {
-                return Ok(Lookup::Dead);
-            };
+    ) -> Answer<'a, Result<Lookup<T>, StoreError>> {
+        // A malformed token never reaches the store.
+        let Some(id) = SessionId::parse(token) else {
+            return Answer::Now(Ok(Lookup::Dead));
+        };
+        Answer::Later(Box::pin(async move {
             let Some(stored) = self.store.load(&id, now).await? else {
                 return Ok(Lookup::Unusable);
             };
@@ -55,7 +55,7 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
                 return Ok(Lookup::Dead);
             }
             Ok(decoded(id, stored.meta, stored.record.decode::<T>(), false))
-        })
+        }))
     }
 
     fn apply<'a>(
@@ -63,8 +63,8 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
         plan: Plan,
         tracked: &'a Tracked<T>,
         ctx: &'a Ctx<'a>,
-    ) -> BoxFuture<'a, Result<Applied, CommitError>> {
-        Box::pin(async move {
+    ) -> Answer<'a, Result<Applied, CommitError>> {
+        Answer::Later(Box::pin(async move {
             let store = &*self.store;
             match plan {
                 Plan::Nothing => Ok(Applied::token(TokenUpdate::Keep)),
@@ -119,7 +119,7 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
                 }
                 Plan::Renew { from, to, meta } => self.renew(from, to, meta, tracked, ctx).await,
             }
-        })
+        }))
     }
 
     fn subscribe_removals(&self, listener: &RemovalListener) {
