@@ -9,7 +9,7 @@ use crate::backend::{until, Answer, Found, Lookup};
 use crate::config::Config;
 use crate::handle::{ClientToken, Core, FromCore, SessionState};
 use crate::id::SessionId;
-use crate::plan::{deadlines, tightened};
+use crate::plan::{deadlines, earliest, tightened};
 use crate::rejection::SessionRejection;
 use crate::schema::{Databag, Tracked};
 use crate::slot::{CheckOut, Slot};
@@ -73,7 +73,7 @@ async fn load<T: Databag>(
                 // Two seals of one session (a cookie store whose path or domain changed):
                 // the same session, not two; keep the one that lasts longer.
                 Some((held, held_expires)) if held.id == found.id => {
-                    if earlier(*held_expires, expires) {
+                    if earliest(*held_expires, expires) != expires {
                         live = Some((found, expires));
                     }
                 }
@@ -102,15 +102,6 @@ async fn load<T: Databag>(
     })?;
     let expires = deadlines(&config.timeouts, now, now).expires_ms;
     Ok((Tracked::defaults(), SessionState::new(id, expires, client)))
-}
-
-/// Whether deadline `a` comes before `b` (`None` is never).
-fn earlier(a: Option<u64>, b: Option<u64>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a < b,
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
 }
 
 /// What one token names under the current timeouts.

@@ -63,7 +63,7 @@ pub(crate) fn tightened(
 }
 
 /// The earlier of two deadlines, `None` being "never".
-fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (one, other) => one.or(other),

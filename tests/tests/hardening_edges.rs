@@ -31,11 +31,7 @@ async fn more_than_four_session_cookies_trust_none() {
     let attacker = start_at(&server, "/set-a/666").await;
     let victim = start_at(&server, "/set-a/1").await;
     // Sanity: with both live and nothing else, neither is used.
-    let body = get(&server, "/read", &format!("{attacker}; {victim}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = read(&server, &format!("{attacker}; {victim}")).await;
     assert!(body.contains("new: true"), "{body}");
     // Browsers send longer paths first: a sibling subdomain plants Path=/x, /x/, /x/y ...
     let cookie = format!("session=g1; session=g2; session=g3; {attacker}; {victim}");
@@ -219,11 +215,7 @@ async fn a_planted_live_cookie_denies_service_but_never_shares_a_session() {
         .unwrap();
     let fresh = format!("session={}", cookie_value(&login, "session").unwrap());
     // The browser replaced the victim's cookie (same name/domain/path) with `fresh`.
-    let body = get(&server, "/read", &format!("{attacker}; {fresh}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = read(&server, &format!("{attacker}; {fresh}")).await;
     assert!(
         body.contains("user: guest") && body.contains("new: true"),
         "{body}"
@@ -244,11 +236,7 @@ async fn two_seals_of_one_cookie_store_session_are_one_session() {
     let second = get(&server, "/visit", &first).await;
     let second = format!("session={}", cookie_value(&second, "session").unwrap());
     assert_ne!(first, second);
-    let body = get(&server, "/read", &format!("{first}; {second}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = read(&server, &format!("{first}; {second}")).await;
     assert!(
         body.starts_with("visits: 2 ") && body.contains("new: false"),
         "{body}"

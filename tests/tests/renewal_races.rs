@@ -101,10 +101,10 @@ impl App {
     }
 }
 
-/// README guarantee 8 / SECURITY "a response dropped mid-renewal puts the session back
+/// README guarantee 9 / SECURITY "a response dropped mid-renewal puts the session back
 /// under the old id". Here the take stalls past the store timeout and the response is
-/// dropped meanwhile: server.rs takes the `Err` branch of the take (no abandonment check),
-/// deletes the OLD id in the background and returns the new token to nobody.
+/// dropped meanwhile: the take is retried on a task of its own and the session put back,
+/// so the old cookie keeps its session and one record is left.
 #[tokio::test]
 async fn take_timeout_after_the_response_was_dropped_keeps_the_old_session() {
     let app = start(|layer| layer.store_timeout(Duration::from_millis(250))).await;
@@ -154,7 +154,7 @@ async fn a_logout_during_an_undone_login_leaves_the_pre_login_session() {
     );
 }
 
-/// README guarantee 8 "a renewal never loses the session". A double-submitted login: the
+/// README guarantee 9 "a renewal never loses the session". A double-submitted login: the
 /// second submit completes first (new cookie), the first one then finds the old id taken
 /// and answers with a removal cookie, which erases the new cookie in the browser.
 #[tokio::test]
@@ -314,9 +314,9 @@ async fn a_logout_after_the_renewal_took_the_old_id_leaves_the_renewed_session()
     assert!(app.read(&old).await.contains("new: true"));
 }
 
-/// README guarantee 8 "leaves exactly one of the two ids alive". The response is dropped
-/// after the take; `move_back`'s create of the old id is applied but its answer is lost, so
-/// `to` is never deleted: two records of one session.
+/// README guarantee 9 "leaves exactly one of the two ids alive". The response is dropped
+/// after the take; putting the session back under the old id is applied but its answer is
+/// lost: the old id is read to learn it landed, and the new id is deleted (one record).
 #[tokio::test]
 async fn move_back_whose_create_answer_is_lost_leaves_one_record() {
     let app = start(|layer| layer).await;
