@@ -159,10 +159,10 @@ async fn run<T: Databag>(
         Answer::Later(applying) => applying.await,
     }?;
     if let (Some(id), Some(hook)) = (&applied.started, &config.on_started) {
-        hook(id, tracked.get());
+        hook(&id.digest(), tracked.get());
     }
     if let (Some(id), Some(hook)) = (&applied.deleted, &config.on_deleted) {
-        hook(id, tracked.get());
+        hook(&id.digest(), tracked.get());
     }
     Ok(applied.token)
 }

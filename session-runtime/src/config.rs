@@ -8,7 +8,7 @@ use http::HeaderName;
 
 use crate::backend::{Backend, SessionBackend};
 use crate::clock::{Clock, SystemClock};
-use crate::id::SessionId;
+use crate::id::SessionDigest;
 use crate::plan::Timeouts;
 use crate::schema::Databag;
 use crate::store::RemovalListener;
@@ -17,7 +17,7 @@ use crate::transport::{CookieConfig, Transport};
 pub use cookie::SameSite;
 
 /// A lifecycle hook: `on_started` or `on_deleted`.
-pub(crate) type Hook<T> = Arc<dyn Fn(&SessionId, &T) + Send + Sync>;
+pub(crate) type Hook<T> = Arc<dyn Fn(&SessionDigest, &T) + Send + Sync>;
 
 /// Default idle timeout: a session unused for a day expires.
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -255,17 +255,22 @@ impl<T: Databag> SessionLayer<T> {
         self
     }
 
-    /// Called when a session is first stored, with its id and data.
-    pub fn on_started(mut self, hook: impl Fn(&SessionId, &T) + Send + Sync + 'static) -> Self {
+    /// Called when a session is first stored, with its digest and data.
+    ///
+    /// Hooks receive the session's [`SessionDigest`], not its id: it names the session (in
+    /// logs, in the app's own tables) without giving access to it, and it is all that a
+    /// store which keeps only digests can report when it removes a session by itself.
+    pub fn on_started(mut self, hook: impl Fn(&SessionDigest, &T) + Send + Sync + 'static) -> Self {
         self.config.on_started = Some(Arc::new(hook));
         self
     }
 
     /// Called when a session is deleted: by `destroy()` (once, by the request that removed
-    /// it), and by stores that observe expiry or eviction themselves (the memory store's
-    /// sweeper). Every layer using one store gets its own reports; nothing is installed on
-    /// the store until the layer is applied to a router.
-    pub fn on_deleted(mut self, hook: impl Fn(&SessionId, &T) + Send + Sync + 'static) -> Self {
+    /// it), and by stores that observe expiry or eviction themselves (the sweepers of the
+    /// memory and SQL stores). Every layer using one store gets its own reports; nothing is
+    /// installed on the store until the layer is applied to a router. The session is named
+    /// by its [`SessionDigest`] (see [`on_started`](Self::on_started)).
+    pub fn on_deleted(mut self, hook: impl Fn(&SessionDigest, &T) + Send + Sync + 'static) -> Self {
         let hook: Hook<T> = Arc::new(hook);
         let for_store = Arc::clone(&hook);
         let listener: RemovalListener = Arc::new(move |id, record| match record.decode::<T>() {

@@ -78,35 +78,116 @@ impl SessionId {
         &self.0
     }
 
-    /// A SHA-256 digest of the id. Server-side stores key records by it, so that a dump of
-    /// the store holds no usable token.
+    /// The SHA-256 digest of the id. Server-side stores key records by it, so that a dump
+    /// of the store holds no usable token; hooks and logs name sessions by it.
     #[must_use]
-    pub fn digest(&self) -> [u8; 32] {
-        Sha256::digest(self.0).into()
+    pub fn digest(&self) -> SessionDigest {
+        SessionDigest(Sha256::digest(self.0).into())
     }
 
-    /// The short fingerprint printed by `Display` and `Debug`.
+    /// The short fingerprint printed by `Display` and `Debug` (see
+    /// [`SessionDigest::fingerprint`]).
     #[must_use]
     pub fn fingerprint(&self) -> String {
-        let digest = self.digest();
-        let mut out = String::with_capacity(16);
-        out.push_str("sid:");
-        for byte in &digest[..6] {
-            out.push_str(&format!("{byte:02x}"));
-        }
-        out
+        self.digest().fingerprint()
     }
 }
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.fingerprint())
+        fmt::Display::fmt(&self.digest(), f)
     }
 }
 
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({})", self.fingerprint())
+        write!(f, "SessionId({})", self.digest())
+    }
+}
+
+/// The SHA-256 digest of a [`SessionId`]: names a session without giving access to it.
+///
+/// Stores key sessions by it, and hooks (`on_started`, `on_deleted`) receive it, because a
+/// store that keeps only digests (all server stores do) can report a session it removed by
+/// itself by its digest, never by its token. The token cannot be computed back from it, so
+/// it is safe to log, to show in an admin page, or to keep in the app's own tables.
+///
+/// `Display` prints the short fingerprint (`sid:` and the first 12 hex digits), as
+/// `SessionId`'s `Display` does, so log lines about one session agree;
+/// [`to_hex`](Self::to_hex) gives all 64 digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionDigest([u8; 32]);
+
+impl SessionDigest {
+    /// A digest from its 32 bytes (as a store returns them).
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 32 bytes of the digest.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// All 64 lowercase hex digits.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        let mut out = String::with_capacity(64);
+        push_hex(&mut out, &self.0);
+        out
+    }
+
+    /// Parses 64 hex digits (either case); anything else gives `None`.
+    #[must_use]
+    pub fn parse_hex(hex: &str) -> Option<Self> {
+        let hex = hex.as_bytes();
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            let digit = |c: u8| char::from(c).to_digit(16);
+            *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+        }
+        Some(Self(bytes))
+    }
+
+    /// The short fingerprint printed by `Display`: `sid:` and 12 hex digits, enough to
+    /// correlate log lines.
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        let mut out = String::with_capacity(16);
+        out.push_str("sid:");
+        push_hex(&mut out, &self.0[..6]);
+        out
+    }
+}
+
+impl From<&SessionId> for SessionDigest {
+    fn from(id: &SessionId) -> Self {
+        id.digest()
+    }
+}
+
+impl fmt::Display for SessionDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fingerprint())
+    }
+}
+
+impl fmt::Debug for SessionDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionDigest({})", self.fingerprint())
+    }
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
 }
 

@@ -52,6 +52,8 @@
 //! | `derive` | on | `#[derive(Databag)]`, re-exported from `session-derive` |
 //! | `cookie-store` | on | [`CookieStore`]: the session sealed with AES-256-GCM in the client's cookie |
 //! | `redis` | off | `RedisStore`: Redis and Redis Cluster |
+//! | `sqlite` | off | `SqliteStore`: a SQLite file (sqlx, bundled SQLite) |
+//! | `postgres` | off | `PostgresStore`: PostgreSQL (sqlx) |
 //!
 //! | store | where sessions live | notes |
 //! |---|---|---|
@@ -104,7 +106,7 @@
 //!
 //! | path | for |
 //! |---|---|
-//! | the crate root | app and handler authors: [`Databag`], [`Session`], [`SessionLayer`], the stores, [`Key`]/[`KeyRing`], [`SessionId`], [`SessionRejection`]; [`DatabagHandle`] for code generic over the session type |
+//! | the crate root | app and handler authors: [`Databag`], [`Session`], [`SessionLayer`], the stores, [`Key`]/[`KeyRing`], [`SessionId`], [`SessionDigest`], [`SessionRejection`]; [`DatabagHandle`] for code generic over the session type |
 //! | [`record`] | the wire format of a session record, for store implementers |
 //! | [`store`] | the [`SessionStore`](store::SessionStore) trait and its types, for store implementers |
 //! | [`layer`] | the tower machinery behind [`SessionLayer`] |
@@ -154,12 +156,18 @@ pub use config::{SameSite, SessionLayer};
 pub use cookie_store::{
     generate_secret, CookieStore, Key, KeyError, KeyRing, MAX_COOKIE_BYTES, MIN_KEY_BYTES,
 };
-pub use id::{RandomnessError, SessionId};
+pub use id::{RandomnessError, SessionDigest, SessionId};
 pub use rejection::SessionRejection;
 pub use schema::{ChangeSet, Databag, DatabagHandle, Field, Tracked};
 pub use store::memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisConnectError, RedisStore};
+#[cfg(feature = "postgres")]
+pub use store::sql::postgres::{PostgresStore, PostgresStoreBuilder};
+#[cfg(feature = "sqlite")]
+pub use store::sql::sqlite::{SqliteStore, SqliteStoreBuilder};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use store::sql::{InvalidName, SqlConnectError};
 
 /// The session of the current request, as an axum extractor: `Session<UserSession>`.
 ///

@@ -28,7 +28,7 @@ mod memory_only {
     use integration_tests::server::{browser, cookie_value, set_cookies, TestServer};
     use reqwest::StatusCode;
     use session_runtime::clock::ManualClock;
-    use session_runtime::{MemoryStore, Session, SessionId, SessionLayer};
+    use session_runtime::{MemoryStore, Session, SessionDigest, SessionId, SessionLayer};
 
     #[tokio::test]
     async fn missing_layer_rejection_says_which_layer_to_add() {
@@ -153,7 +153,7 @@ mod memory_only {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(*deleted.lock().unwrap(), vec![(id, 1)]);
+        assert_eq!(*deleted.lock().unwrap(), vec![(id.digest(), 1)]);
         assert!(store.is_empty());
     }
 
@@ -172,7 +172,7 @@ mod memory_only {
         let earlier_clone = store.clone();
         let hook = |sink: &Arc<Mutex<Vec<u32>>>| {
             let sink = Arc::clone(sink);
-            move |_: &SessionId, data: &TestSession| sink.lock().unwrap().push(data.visits)
+            move |_: &SessionDigest, data: &TestSession| sink.lock().unwrap().push(data.visits)
         };
         let layer = |on_deleted| {
             SessionLayer::<TestSession>::new(store.clone())

@@ -17,15 +17,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use super::removals::{Removals, Removed};
+use super::sweeper::{Sweep, Sweeper};
 use super::{
     CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
 use crate::record::Record;
 
 /// Independent locks; a power of two so that picking one is a mask.
@@ -38,7 +40,6 @@ type Key = [u8; 32];
 /// Entries are boxed so that the table, which a full shard's churn of removals and inserts
 /// doubles once (tombstones), stays small: 40 bytes a slot.
 type Sessions = HashMap<Key, Box<Entry>, BuildHasherDefault<DigestHasher>>;
-type WeakListener = Weak<dyn Fn(&SessionId, &Record) + Send + Sync>;
 
 /// Sessions kept in this process's memory: for development, tests, and single-process apps.
 ///
@@ -54,11 +55,8 @@ type WeakListener = Weak<dyn Fn(&SessionId, &Record) + Send + Sync>;
 /// - **Least recently used evicted first** when full; see [Capacity and
 ///   eviction](#capacity-and-eviction) for exactly what that guarantees.
 /// - **Keyed by digest**: sessions are stored under the SHA-256 digest of their id (as the
-///   Redis store does), not under the id, so the store's maps hold no usable token. The id
-///   itself is kept beside the session only while an `on_deleted` hook is subscribed,
-///   because the hook is handed the id (see [`RemovalListener`]); a layer subscribes its
-///   hook when it is applied to a router, so sessions created through any layer before
-///   that would be removed without a report (and a warning in the log).
+///   Redis store does), not under the id, so the store's maps hold no usable token. Removals
+///   are reported to `on_deleted` hooks by that digest (see [`RemovalListener`]).
 /// - **Concurrent without a global lock**: sessions are spread over 64 shards, each with its
 ///   own read-write lock; loads take only the read lock, so requests for different
 ///   sessions, and reads of one session, rarely wait for each other.
@@ -107,15 +105,10 @@ pub struct MemoryStore {
 
 struct Inner {
     shards: Box<[Shard]>,
-    sweep_interval: Duration,
     clock: Arc<dyn Clock>,
     /// The layers' `on_deleted` reports, held weakly: each ends with its layer.
-    listeners: RwLock<Vec<WeakListener>>,
-    /// Whether a listener may be alive: only then are ids kept beside the sessions created
-    /// (a listener is handed the id; the store's keys are digests). Set when one subscribes,
-    /// cleared when a report finds them all dropped.
-    reporting: AtomicBool,
-    sweeper: std::sync::OnceLock<tokio::task::AbortHandle>,
+    removals: Removals,
+    sweeper: Sweeper,
 }
 
 /// One lock's worth of sessions.
@@ -169,8 +162,6 @@ impl Hasher for DigestHasher {
 
 struct Entry {
     loaded: Loaded,
-    /// The id, kept only while removals may have a listener to report to.
-    id: Option<SessionId>,
     /// Unique within the shard: this entry's place among equal deadlines in
     /// `State::deadlines`.
     serial: u64,
@@ -180,26 +171,11 @@ struct Entry {
     used: AtomicU64,
 }
 
-/// A session the store removed by itself, to report.
-struct Removed {
-    id: Option<SessionId>,
-    record: Record,
-}
-
-impl From<Box<Entry>> for Removed {
-    fn from(entry: Box<Entry>) -> Self {
-        Self {
-            id: entry.id,
-            record: entry.loaded.record,
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(sweeper) = self.sweeper.get() {
-            sweeper.abort();
-        }
+/// A session the store removed by itself (expired or evicted) from under `key`, to report.
+fn report_of(key: Key, entry: Entry) -> Removed {
+    Removed {
+        digest: SessionDigest::from_bytes(key),
+        record: entry.loaded.record,
     }
 }
 
@@ -260,11 +236,9 @@ impl MemoryStoreBuilder {
         MemoryStore {
             inner: Arc::new(Inner {
                 shards,
-                sweep_interval: self.sweep_interval,
+                sweeper: Sweeper::new(self.sweep_interval),
                 clock: self.clock,
-                listeners: RwLock::new(Vec::new()),
-                reporting: AtomicBool::new(false),
-                sweeper: std::sync::OnceLock::new(),
+                removals: Removals::default(),
             }),
         }
     }
@@ -296,7 +270,7 @@ impl std::fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.len())
             .field("capacity", &self.capacity())
-            .field("sweep_interval", &self.inner.sweep_interval)
+            .field("sweep_interval", &self.inner.sweeper.interval())
             .finish_non_exhaustive()
     }
 }
@@ -411,35 +385,15 @@ impl MemoryStore {
 
     /// Starts the sweeper on first use inside a Tokio runtime.
     fn ensure_sweeper(&self) {
-        if self.inner.sweeper.get().is_some() {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let weak = Arc::downgrade(&self.inner);
-        let interval = self.inner.sweep_interval;
-        let _ = self.inner.sweeper.get_or_init(|| {
-            runtime
-                .spawn(sweep_periodically(weak, interval))
-                .abort_handle()
-        });
+        self.inner.sweeper.ensure(|| Arc::downgrade(&self.inner));
     }
 }
 
-/// The sweeper task: holds only a weak reference, so it never keeps the store alive, and
-/// is aborted when the store is dropped.
-async fn sweep_periodically(store: Weak<Inner>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await; // the first tick is immediate
-    loop {
-        ticks.tick().await;
-        let Some(inner) = store.upgrade() else { return };
-        let removed = inner.sweep();
-        if removed > 0 {
-            tracing::debug!(removed, "memory session store swept expired sessions");
-        }
+impl Sweep for Inner {
+    const NAME: &'static str = "memory";
+
+    async fn sweep_expired(&self) -> usize {
+        self.sweep()
     }
 }
 
@@ -449,71 +403,8 @@ impl Inner {
         &self.shards[usize::from(key[0]) % SHARDS]
     }
 
-    /// The listeners still alive, dropping the others from the list.
-    fn listeners(&self) -> Vec<RemovalListener> {
-        let mut listeners = self
-            .listeners
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        listeners.retain(|listener| listener.strong_count() > 0);
-        if listeners.is_empty() {
-            self.reporting.store(false, Ordering::Relaxed);
-        }
-        listeners.iter().filter_map(Weak::upgrade).collect()
-    }
-
-    fn subscribe(&self, listener: &RemovalListener) {
-        let mut listeners = self
-            .listeners
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        listeners.retain(|held| held.strong_count() > 0);
-        if !listeners.iter().any(|held| {
-            held.upgrade()
-                .is_some_and(|held| Arc::ptr_eq(&held, listener))
-        }) {
-            listeners.push(Arc::downgrade(listener));
-        }
-        self.reporting.store(true, Ordering::Relaxed);
-    }
-
-    /// The id to keep beside a new session: only while a listener may want it.
-    fn id_to_keep(&self, id: &SessionId) -> Option<SessionId> {
-        self.reporting.load(Ordering::Relaxed).then(|| id.clone())
-    }
-
-    /// Reports `removed` to every listener, in order.
-    fn report(&self, removed: Vec<Removed>) {
-        if removed.is_empty() || !self.reporting.load(Ordering::Relaxed) {
-            return;
-        }
-        let listeners = self.listeners();
-        if listeners.is_empty() {
-            return;
-        }
-        for listener in &listeners {
-            for session in &removed {
-                if let Some(id) = &session.id {
-                    // A hook is the app's code: if it panics, the sweeper (or the request
-                    // whose create evicted the session) must not die with it.
-                    let call = std::panic::AssertUnwindSafe(|| listener(id, &session.record));
-                    if std::panic::catch_unwind(call).is_err() {
-                        tracing::error!(session = %id, "an on_deleted hook panicked; the other reports go on");
-                    }
-                }
-            }
-        }
-        let unreported = removed
-            .iter()
-            .filter(|session| session.id.is_none())
-            .count();
-        if unreported > 0 {
-            tracing::warn!(
-                unreported,
-                "sessions created before any on_deleted hook was subscribed were removed \
-                 without a report: the memory store keeps ids only while a hook listens"
-            );
-        }
+    fn report(&self, removed: &[Removed]) {
+        self.removals.report(removed);
     }
 
     fn sweep(&self) -> usize {
@@ -531,7 +422,7 @@ impl Inner {
                 removed
             };
             total += removed.len();
-            self.report(removed);
+            self.report(&removed);
         }
         total
     }
@@ -549,11 +440,10 @@ impl Shard {
     }
 
     /// A new entry, used now. Called under the write lock.
-    fn entry(&self, loaded: Loaded, id: Option<SessionId>) -> Box<Entry> {
+    fn entry(&self, loaded: Loaded) -> Box<Entry> {
         let stamp = self.uses.fetch_add(1, Ordering::Relaxed) + 1;
         Box::new(Entry {
             loaded,
-            id,
             serial: stamp,
             queued: stamp,
             used: AtomicU64::new(stamp),
@@ -594,7 +484,7 @@ impl State {
             let key = first.remove();
             if let Some(entry) = self.sessions.remove(&key) {
                 self.queue.remove(&entry.queued);
-                removed.push(entry.into());
+                removed.push(report_of(key, *entry));
             }
         }
         removed
@@ -618,7 +508,7 @@ impl State {
             if let Some(at) = entry.loaded.meta.expires_ms {
                 self.deadlines.remove(&(at, entry.serial));
             }
-            return Some(entry.into());
+            return Some(report_of(key, *entry));
         }
     }
 }
@@ -637,7 +527,7 @@ fn write(shard: &Shard) -> RwLockWriteGuard<'_, State> {
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         self.ensure_sweeper();
-        let key = id.digest();
+        let key = *id.digest().as_bytes();
         let shard = self.inner.shard(&key);
         let state = read(shard);
         let Some(entry) = state.sessions.get(&key) else {
@@ -658,7 +548,7 @@ impl SessionStore for MemoryStore {
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
         self.ensure_sweeper();
-        let key = id.digest();
+        let key = *id.digest().as_bytes();
         let shard = self.inner.shard(&key);
         let removed = {
             let mut state = write(shard);
@@ -668,7 +558,7 @@ impl SessionStore for MemoryStore {
                     return Ok(CreateOutcome::IdTaken);
                 }
                 // An expired session under the same id: removed by the store, so reported.
-                removed.extend(state.remove(&key).map(Removed::from));
+                removed.extend(state.remove(&key).map(|entry| report_of(key, *entry)));
             }
             if let Some(capacity) = shard.capacity {
                 if state.sessions.len() >= capacity {
@@ -685,11 +575,11 @@ impl SessionStore for MemoryStore {
                 record: record.clone(),
                 meta: *meta,
             };
-            let entry = shard.entry(loaded, self.inner.id_to_keep(id));
+            let entry = shard.entry(loaded);
             state.insert(key, entry, shard.capacity.is_some());
             removed
         };
-        self.inner.report(removed);
+        self.inner.report(&removed);
         Ok(CreateOutcome::Created)
     }
 
@@ -700,7 +590,7 @@ impl SessionStore for MemoryStore {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        Ok(self.update_live(&id.digest(), now_ms, |stored| {
+        Ok(self.update_live(id.digest().as_bytes(), now_ms, |stored| {
             // An older deploy never relabels a record a newer one wrote.
             if stored.record.version > changes.version {
                 return false;
@@ -717,19 +607,19 @@ impl SessionStore for MemoryStore {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        Ok(self.update_live(&id.digest(), now_ms, |stored| {
+        Ok(self.update_live(id.digest().as_bytes(), now_ms, |stored| {
             stored.meta = *meta;
             true
         }))
     }
 
     async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
-        let key = id.digest();
+        let key = *id.digest().as_bytes();
         let taken = write(self.inner.shard(&key)).remove(&key);
         match taken {
             Some(entry) if entry.loaded.meta.is_expired(now_ms) => {
                 // Gone by expiry, not by the caller's hand: reported like a swept one.
-                self.inner.report(vec![entry.into()]);
+                self.inner.report(&[report_of(key, *entry)]);
                 Ok(None)
             }
             taken => Ok(taken.map(|entry| entry.loaded)),
@@ -737,12 +627,12 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let key = id.digest();
+        let key = *id.digest().as_bytes();
         Ok(write(self.inner.shard(&key)).remove(&key).is_some())
     }
 
     fn subscribe_removals(&self, listener: &RemovalListener) {
-        self.inner.subscribe(listener);
+        self.inner.removals.subscribe(listener);
     }
 }
 
@@ -761,11 +651,11 @@ mod tests {
     }
 
     /// A listener recording the ids it hears, in order.
-    fn recorder() -> (RemovalListener, Arc<Mutex<Vec<SessionId>>>) {
+    fn recorder() -> (RemovalListener, Arc<Mutex<Vec<SessionDigest>>>) {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&heard);
         let listener: RemovalListener = Arc::new(move |id, _record| {
-            sink.lock().unwrap().push(id.clone());
+            sink.lock().unwrap().push(*id);
         });
         (listener, heard)
     }
@@ -773,7 +663,7 @@ mod tests {
     /// `n` fresh ids that all fall into shard 0.
     fn ids_in_shard_zero(n: usize) -> Vec<SessionId> {
         std::iter::repeat_with(|| SessionId::generate().unwrap())
-            .filter(|id| usize::from(id.digest()[0]) % SHARDS == 0)
+            .filter(|id| usize::from(id.digest().as_bytes()[0]) % SHARDS == 0)
             .take(n)
             .collect()
     }
@@ -839,7 +729,7 @@ mod tests {
             .create(&id, &Record::default(), &meta(0, None), 0)
             .await
             .unwrap();
-        let sweeper = store.inner.sweeper.get().cloned().unwrap();
+        let sweeper = store.inner.sweeper.task().unwrap();
         assert!(!sweeper.is_finished());
         drop(store);
         for _ in 0..100 {
@@ -878,7 +768,7 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        assert_eq!(*removed.lock().unwrap(), vec![short]);
+        assert_eq!(*removed.lock().unwrap(), vec![short.digest()]);
         assert_eq!(store.len(), 1);
         assert_consistent(&store);
     }
@@ -904,7 +794,7 @@ mod tests {
         assert!(evicted.lock().unwrap().is_empty());
 
         store.create(&e, &record, &live, 0).await.unwrap();
-        assert_eq!(*evicted.lock().unwrap(), vec![c.clone()]);
+        assert_eq!(*evicted.lock().unwrap(), vec![c.digest()]);
         // A touch is a use too: d is now the most recent of the old ones.
         let touched = store.touch(&d, &live, 0).await.unwrap();
         assert_eq!(touched, SaveOutcome::Saved);
@@ -912,10 +802,13 @@ mod tests {
         store.create(&g, &record, &live, 0).await.unwrap();
         assert_eq!(
             *evicted.lock().unwrap(),
-            vec![c.clone(), a.clone(), b.clone()]
+            vec![c.digest(), a.digest(), b.digest()]
         );
         store.create(&h, &record, &live, 0).await.unwrap();
-        assert_eq!(*evicted.lock().unwrap(), vec![c, a, b, e]);
+        assert_eq!(
+            *evicted.lock().unwrap(),
+            vec![c.digest(), a.digest(), b.digest(), e.digest()]
+        );
         for kept in [&d, &f, &g, &h] {
             assert!(store.load(kept, 0).await.unwrap().is_some());
         }
@@ -952,7 +845,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             *removed.lock().unwrap(),
-            vec![expires_soon.clone(), expires_late.clone()]
+            vec![expires_soon.digest(), expires_late.digest()]
         );
         assert_eq!(store.len(), 2);
         // Room for one more without eviction, then `old` is the least recently used.
@@ -967,7 +860,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             *removed.lock().unwrap(),
-            vec![expires_soon, expires_late, old]
+            vec![expires_soon.digest(), expires_late.digest(), old.digest()]
         );
         assert_consistent(&store);
     }
@@ -1012,12 +905,12 @@ mod tests {
                         assert_eq!(outcome, CreateOutcome::IdTaken, "step {step}");
                     } else {
                         assert_eq!(outcome, CreateOutcome::Created, "step {step}");
-                        let expected: Vec<SessionId> = if model.len() == 8 {
-                            vec![model.remove(0)]
+                        let expected: Vec<SessionDigest> = if model.len() == 8 {
+                            vec![model.remove(0).digest()]
                         } else {
                             Vec::new()
                         };
-                        let heard: Vec<SessionId> = evicted.lock().unwrap().drain(..).collect();
+                        let heard: Vec<SessionDigest> = evicted.lock().unwrap().drain(..).collect();
                         assert_eq!(heard, expected, "step {step}");
                         used(&mut model, id);
                     }
@@ -1062,29 +955,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sessions_are_keyed_by_digest_and_hold_no_id_without_a_listener() {
+    async fn sessions_are_keyed_by_digest_and_deletions_are_not_reported_by_the_store() {
         let store = MemoryStore::new();
+        let (listener, removed) = recorder();
+        store.subscribe_removals(&listener);
         let id = SessionId::generate().unwrap();
         store
             .create(&id, &Record::default(), &meta(0, Some(9_000)), 0)
             .await
             .unwrap();
         {
-            let state = read(store.inner.shard(&id.digest()));
-            let entry = state.sessions.get(&id.digest()).unwrap();
-            assert!(entry.id.is_none(), "no listener, so no token kept");
-            assert!(state.deadlines.values().all(|key| *key == id.digest()));
-            assert!(state.queue.values().all(|key| *key == id.digest()));
+            let key = *id.digest().as_bytes();
+            let state = read(store.inner.shard(&key));
+            assert!(state.sessions.contains_key(&key));
+            assert!(state.deadlines.values().all(|held| *held == key));
+            assert!(state.queue.values().all(|held| *held == key));
         }
-        // With a listener, the id is kept beside the session so that it can be reported.
-        let (listener, removed) = recorder();
-        store.subscribe_removals(&listener);
-        let reported = SessionId::generate().unwrap();
+        let other = SessionId::generate().unwrap();
         store
-            .create(&reported, &Record::default(), &meta(0, Some(9_000)), 0)
+            .create(&other, &Record::default(), &meta(0, Some(9_000)), 0)
             .await
             .unwrap();
-        assert!(store.delete(&reported).await.unwrap());
+        assert!(store.delete(&other).await.unwrap());
         assert!(store.take(&id, 0).await.unwrap().is_some());
         assert!(
             removed.lock().unwrap().is_empty(),
@@ -1105,7 +997,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.take(&id, 100).await.unwrap(), None);
-        assert_eq!(*removed.lock().unwrap(), vec![id]);
+        assert_eq!(*removed.lock().unwrap(), vec![id.digest()]);
         assert!(store.is_empty());
         assert_consistent(&store);
     }
@@ -1222,8 +1114,6 @@ mod listener_tests {
         expired_session(&store).await;
         assert_eq!(store.sweep(), 1);
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
-        assert!(store.inner.listeners.read().unwrap().is_empty());
-        // With no listener left, new sessions no longer keep their id.
-        assert!(!store.inner.reporting.load(Ordering::Relaxed));
+        assert!(store.inner.removals.alive().is_empty());
     }
 }

@@ -23,14 +23,14 @@
 //! use std::sync::Mutex;
 //! use session_runtime::store::{CreateOutcome, Loaded, SaveOutcome, SessionMeta, SessionStore, StoreError};
 //! use session_runtime::record::Record;
-//! use session_runtime::SessionId;
+//! use session_runtime::{SessionDigest, SessionId};
 //!
 //! /// One mutex around a map: simple, correct, not fast.
 //! #[derive(Default)]
-//! struct MapStore(Mutex<HashMap<[u8; 32], Loaded>>);
+//! struct MapStore(Mutex<HashMap<SessionDigest, Loaded>>);
 //!
 //! impl MapStore {
-//!     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<[u8; 32], Loaded>>, StoreError> {
+//!     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<SessionDigest, Loaded>>, StoreError> {
 //!         self.0.lock().map_err(|_| StoreError::message("store mutex poisoned"))
 //!     }
 //! }
@@ -78,11 +78,15 @@
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+pub(crate) mod removals;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod sql;
+pub(crate) mod sweeper;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
 use crate::record::Record;
 
 /// When a session was created and when it expires, in milliseconds since the Unix epoch.
@@ -164,9 +168,9 @@ impl StoreError {
 }
 
 /// Called by a store for each session it removes by itself (expiry, capacity eviction),
-/// with the session's id and last record. A layer with an `on_deleted` hook subscribes one
+/// with the session's digest (stores keep no ids) and last record. A layer with an `on_deleted` hook subscribes one
 /// (see [`SessionStore::subscribe_removals`]).
-pub type RemovalListener = Arc<dyn Fn(&SessionId, &Record) + Send + Sync>;
+pub type RemovalListener = Arc<dyn Fn(&SessionDigest, &Record) + Send + Sync>;
 
 /// Server-side storage of sessions. See the [module docs](self) for the contract of each
 /// operation and an example.

@@ -22,14 +22,9 @@ pub(super) const RESERVED_FIELDS: [&str; 4] = [VERSION, CREATED, EXPIRES, ABSOLU
 /// The Redis key of session `id`: the prefix, then the id's digest in hex. The id itself is
 /// never stored, so a dump of Redis holds no usable token.
 pub(super) fn key(prefix: &str, id: &SessionId) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = id.digest();
-    let mut key = Vec::with_capacity(prefix.len() + digest.len() * 2);
+    let mut key = Vec::with_capacity(prefix.len() + 64);
     key.extend_from_slice(prefix.as_bytes());
-    for byte in digest {
-        key.push(HEX[usize::from(byte >> 4)]);
-        key.push(HEX[usize::from(byte & 0x0f)]);
-    }
+    key.extend_from_slice(id.digest().to_hex().as_bytes());
     key
 }
 

@@ -1,0 +1,487 @@
+//! What the SQL stores share: the row layout (one row per session, its fields in one JSON
+//! object that a save merges in SQL), table names, and turning rows back into sessions.
+//!
+//! # Why one row per session, with a mergeable column
+//!
+//! Every operation is then one statement on one row, and the row lock the database takes
+//! for it makes the operation atomic: a save merges its changed fields into the stored
+//! object (`fields || $changes` in PostgreSQL, `json_patch` in SQLite) as of the latest
+//! committed row, so two saves of different fields both keep their change; `take` is one
+//! `DELETE .. RETURNING` that returns what the row held when it was deleted. A row per field
+//! would need a join to load, several rows locked per save, and a second statement (or a
+//! snapshot that may miss a concurrent save) to return the fields of a taken session.
+//! PostgreSQL writes a new row version on every update whatever is changed (MVCC), so a
+//! row per field would not write less for sessions of a few fields; what a save sends and
+//! changes is only the changed fields either way.
+//!
+//! Field values (MessagePack bytes) are kept as base64 strings in the JSON object, keyed by
+//! the field's wire key.
+
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use base64::Engine as _;
+
+use crate::clock::{Clock, SystemClock};
+use crate::record::{Record, RecordField};
+use crate::store::{Loaded, SessionMeta, StoreError};
+
+/// The table sessions are kept in unless the store's builder says otherwise.
+pub(crate) const DEFAULT_TABLE: &str = "http_sessions";
+/// Expired rows removed per statement by the sweeper.
+pub(crate) const SWEEP_BATCH: i64 = 1_000;
+pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The settings both SQL stores have.
+#[derive(Clone)]
+pub(crate) struct SqlOptions {
+    pub(crate) table: String,
+    pub(crate) query_timeout: Duration,
+    pub(crate) sweep_interval: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Default for SqlOptions {
+    fn default() -> Self {
+        Self {
+            table: DEFAULT_TABLE.to_owned(),
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Making a SQL store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqlConnectError {
+    /// A table or schema name is not a plain identifier.
+    #[error(transparent)]
+    InvalidName(#[from] InvalidName),
+    /// The database URL did not parse.
+    #[error("invalid database URL")]
+    InvalidUrl(#[source] sqlx::Error),
+    /// No database answered (or it refused the connection) at the given address.
+    #[error("cannot reach the database at {address}")]
+    Unreachable {
+        /// Where the store tried to connect (host and port, or the file; never a password).
+        address: String,
+        /// What sqlx reported.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// A table name was refused by a SQL store's `table` or `schema`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid SQL name `{0}`: use 1 to 48 ASCII letters, digits or underscores, not starting \
+     with a digit"
+)]
+pub struct InvalidName(String);
+
+/// Checks a table or schema name: plain identifiers only, so that a name is never a way
+/// to inject SQL, and quoting it needs no escaping.
+pub(crate) fn checked_name(name: &str) -> Result<String, InvalidName> {
+    let valid = (1..=48).contains(&name.len())
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(InvalidName(name.to_owned()))
+    }
+}
+
+/// Milliseconds as SQL's `BIGINT`: beyond `i64::MAX` (292 million years) is "never" anyway.
+pub(crate) fn to_sql_ms(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// The JSON object of a record's fields: wire key -> base64 of the value.
+pub(crate) fn fields_json(record: &Record) -> String {
+    let object: BTreeMap<&str, String> = record
+        .fields
+        .iter()
+        .map(|field| (field.key.as_str(), STANDARD_NO_PAD.encode(&field.value)))
+        .collect();
+    // A map of strings always serializes.
+    serde_json::to_string(&object).unwrap_or_else(|_| String::from("{}"))
+}
+
+/// One row as the stores select it: schema version, created, idle and absolute deadlines,
+/// and the fields' JSON text.
+pub(crate) struct Row {
+    pub(crate) version: i64,
+    pub(crate) created_ms: i64,
+    pub(crate) expires_ms: Option<i64>,
+    pub(crate) absolute_ms: Option<i64>,
+    pub(crate) fields: String,
+}
+
+impl Row {
+    /// The session the row holds, or why it is not one this store wrote.
+    pub(crate) fn into_loaded(self) -> Result<Loaded, &'static str> {
+        let version = u32::try_from(self.version).map_err(|_| "bad schema version")?;
+        let ms = |value: i64, what| u64::try_from(value).map_err(|_| what);
+        let meta = SessionMeta {
+            created_ms: ms(self.created_ms, "bad creation time")?,
+            expires_ms: self
+                .expires_ms
+                .map(|value| ms(value, "bad expiry"))
+                .transpose()?,
+            absolute_ms: self
+                .absolute_ms
+                .map(|value| ms(value, "bad absolute deadline"))
+                .transpose()?,
+        };
+        let object: BTreeMap<String, String> = serde_json::from_str(&self.fields)
+            .map_err(|_| "fields are not a JSON object of strings")?;
+        let fields = object
+            .into_iter()
+            .map(|(key, value)| {
+                let value = STANDARD_NO_PAD
+                    .decode(value)
+                    .map_err(|_| "a field value is not base64")?;
+                Ok(RecordField { key, value })
+            })
+            .collect::<Result<Vec<_>, &'static str>>()?;
+        Ok(Loaded {
+            record: Record { version, fields },
+            meta,
+        })
+    }
+}
+
+/// A row that did not hold a session this store wrote is no session: the visitor gets a
+/// fresh one, and the log says why.
+pub(crate) fn loaded_or_warn(row: Option<Row>, store: &'static str) -> Option<Loaded> {
+    match row?.into_loaded() {
+        Ok(loaded) => Some(loaded),
+        Err(why) => {
+            tracing::warn!(
+                store,
+                why,
+                "a session row is garbage; treated as no session"
+            );
+            None
+        }
+    }
+}
+
+/// A database error as the layer sees it: logged where it happens, then a 503.
+pub(crate) fn failed(
+    store: &'static str,
+    operation: &'static str,
+    error: sqlx::Error,
+) -> StoreError {
+    tracing::error!(store, operation, %error, "session store operation failed");
+    StoreError::backend(error)
+}
+
+/// Bounds `operation` by `timeout`: a database that does not answer becomes a
+/// [`StoreError::Timeout`], not a request that hangs.
+pub(crate) async fn bounded<T>(
+    timeout: Duration,
+    store: &'static str,
+    operation: &'static str,
+    future: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, future).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(failed(store, operation, error)),
+        Err(_) => {
+            tracing::error!(store, operation, ?timeout, "session store timed out");
+            Err(StoreError::Timeout(timeout))
+        }
+    }
+}
+
+/// The parts of a SQL store that are the same text for every database: the
+/// [`SessionStore`](crate::store::SessionStore) implementation over the store's
+/// `Statements`, the sweep, and the helpers they share. Each store module defines
+/// `STORE`, `Inner` (with `pool`, `sql`, `timeout`, `clock`, `removals`, `sweeper`) and
+/// its statements, and invokes this with its types; the SQL differs, the code does not.
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $args:ty, $row:ty) => {
+        impl $store {
+            fn start(&self) {
+                self.inner.sweeper.ensure(|| Arc::downgrade(&self.inner));
+            }
+
+            async fn optional(
+                &self,
+                operation: &'static str,
+                query: QueryFor<'_>,
+            ) -> Result<Option<Row>, StoreError> {
+                let row = bounded(
+                    self.inner.timeout,
+                    STORE,
+                    operation,
+                    query.fetch_optional(&self.inner.pool),
+                )
+                .await?;
+                row.map(|row| row_of(&row, 0))
+                    .transpose()
+                    .map_err(|error| failed(STORE, operation, error))
+            }
+
+            async fn affected(
+                &self,
+                operation: &'static str,
+                query: QueryFor<'_>,
+            ) -> Result<u64, StoreError> {
+                let done = bounded(
+                    self.inner.timeout,
+                    STORE,
+                    operation,
+                    query.execute(&self.inner.pool),
+                )
+                .await?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        type QueryFor<'q> = sqlx::query::Query<'q, $db, $args>;
+
+        /// The columns of `COLUMNS`, starting at column `first`.
+        fn row_of(row: &$row, first: usize) -> Result<Row, sqlx::Error> {
+            Ok(Row {
+                version: row.try_get(first)?,
+                created_ms: row.try_get(first + 1)?,
+                expires_ms: row.try_get(first + 2)?,
+                absolute_ms: row.try_get(first + 3)?,
+                fields: row.try_get(first + 4)?,
+            })
+        }
+
+        /// Binds the columns of a session after `$1` (the id) and `$2` (now): `$3` version, `$4`
+        /// created, `$5` expires, `$6` absolute.
+        fn bind_meta<'q>(query: QueryFor<'q>, version: u32, meta: &SessionMeta) -> QueryFor<'q> {
+            query
+                .bind(i64::from(version))
+                .bind(to_sql_ms(meta.created_ms))
+                .bind(meta.expires_ms.map(to_sql_ms))
+                .bind(meta.absolute_ms.map(to_sql_ms))
+        }
+
+        impl Inner {
+            async fn sweep(&self) -> Result<usize, StoreError> {
+                let mut total = 0;
+                loop {
+                    let now = to_sql_ms(self.clock.now_ms());
+                    let rows = bounded(
+                        self.timeout,
+                        STORE,
+                        "sweep",
+                        sqlx::query(&self.sql.sweep)
+                            .bind(now)
+                            .bind(SWEEP_BATCH)
+                            .fetch_all(&self.pool),
+                    )
+                    .await?;
+                    let batch = rows.len();
+                    let removed: Vec<Removed> = rows
+                        .iter()
+                        .filter_map(|row| {
+                            let id: Vec<u8> = row.try_get(0).ok()?;
+                            let digest = SessionDigest::from_bytes(id.try_into().ok()?);
+                            let loaded = loaded_or_warn(row_of(row, 1).ok(), STORE)?;
+                            Some(Removed {
+                                digest,
+                                record: loaded.record,
+                            })
+                        })
+                        .collect();
+                    self.removals.report(&removed);
+                    total += batch;
+                    if batch < usize::try_from(SWEEP_BATCH).unwrap_or(usize::MAX) {
+                        return Ok(total);
+                    }
+                }
+            }
+        }
+
+        impl Sweep for Inner {
+            const NAME: &'static str = STORE;
+
+            async fn sweep_expired(&self) -> usize {
+                // A failure is logged by `bounded`; the next tick tries again.
+                self.sweep().await.unwrap_or(0)
+            }
+        }
+
+        impl SessionStore for $store {
+            async fn load(
+                &self,
+                id: &SessionId,
+                now_ms: u64,
+            ) -> Result<Option<Loaded>, StoreError> {
+                self.start();
+                let digest = id.digest();
+                let query = sqlx::query(&self.inner.sql.load)
+                    .bind(digest.as_bytes().as_slice())
+                    .bind(to_sql_ms(now_ms));
+                Ok(loaded_or_warn(self.optional("load", query).await?, STORE))
+            }
+
+            async fn create(
+                &self,
+                id: &SessionId,
+                record: &Record,
+                meta: &SessionMeta,
+                now_ms: u64,
+            ) -> Result<CreateOutcome, StoreError> {
+                self.start();
+                let digest = id.digest();
+                let query = sqlx::query(&self.inner.sql.create)
+                    .bind(digest.as_bytes().as_slice())
+                    .bind(to_sql_ms(now_ms));
+                let query = bind_meta(query, record.version, meta).bind(fields_json(record));
+                Ok(match self.affected("create", query).await? {
+                    0 => CreateOutcome::IdTaken,
+                    _ => CreateOutcome::Created,
+                })
+            }
+
+            async fn save(
+                &self,
+                id: &SessionId,
+                changes: &Record,
+                meta: &SessionMeta,
+                now_ms: u64,
+            ) -> Result<SaveOutcome, StoreError> {
+                let digest = id.digest();
+                let query = sqlx::query(&self.inner.sql.save)
+                    .bind(digest.as_bytes().as_slice())
+                    .bind(to_sql_ms(now_ms));
+                let query = bind_meta(query, changes.version, meta).bind(fields_json(changes));
+                Ok(saved(self.affected("save", query).await?))
+            }
+
+            async fn touch(
+                &self,
+                id: &SessionId,
+                meta: &SessionMeta,
+                now_ms: u64,
+            ) -> Result<SaveOutcome, StoreError> {
+                let digest = id.digest();
+                let query = sqlx::query(&self.inner.sql.touch)
+                    .bind(digest.as_bytes().as_slice())
+                    .bind(to_sql_ms(now_ms))
+                    .bind(to_sql_ms(meta.created_ms))
+                    .bind(meta.expires_ms.map(to_sql_ms))
+                    .bind(meta.absolute_ms.map(to_sql_ms));
+                Ok(saved(self.affected("touch", query).await?))
+            }
+
+            async fn take(
+                &self,
+                id: &SessionId,
+                now_ms: u64,
+            ) -> Result<Option<Loaded>, StoreError> {
+                let digest = id.digest();
+                let query = sqlx::query(&self.inner.sql.take)
+                    .bind(digest.as_bytes().as_slice())
+                    .bind(to_sql_ms(now_ms));
+                Ok(loaded_or_warn(self.optional("take", query).await?, STORE))
+            }
+
+            async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+                let digest = id.digest();
+                let query = sqlx::query(&self.inner.sql.delete).bind(digest.as_bytes().as_slice());
+                Ok(self.affected("delete", query).await? > 0)
+            }
+
+            fn subscribe_removals(&self, listener: &RemovalListener) {
+                self.inner.removals.subscribe(listener);
+            }
+        }
+
+        /// `UPDATE`'s row count as a save's outcome.
+        fn saved(rows: u64) -> SaveOutcome {
+            if rows == 0 {
+                SaveOutcome::Missing
+            } else {
+                SaveOutcome::Saved
+            }
+        }
+    };
+}
+pub(crate) use sql_store;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn fields_round_trip_through_json() {
+        let record = Record {
+            version: 3,
+            fields: vec![
+                RecordField {
+                    key: "a \"quoted\" key".into(),
+                    value: vec![0, 1, 255],
+                },
+                RecordField {
+                    key: "empty".into(),
+                    value: vec![],
+                },
+            ],
+        };
+        let row = Row {
+            version: 3,
+            created_ms: 5,
+            expires_ms: Some(9),
+            absolute_ms: None,
+            fields: fields_json(&record),
+        };
+        let loaded = row.into_loaded().unwrap();
+        let mut fields = loaded.record.fields.clone();
+        fields.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut expected = record.fields.clone();
+        expected.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(fields, expected);
+        assert_eq!(loaded.meta.expires_ms, Some(9));
+    }
+
+    #[test]
+    fn garbage_rows_are_refused_with_a_reason() {
+        let row = |version, created_ms, fields: &str| Row {
+            version,
+            created_ms,
+            expires_ms: None,
+            absolute_ms: None,
+            fields: fields.into(),
+        };
+        assert!(row(-1, 0, "{}").into_loaded().is_err());
+        assert!(row(1, -5, "{}").into_loaded().is_err());
+        assert!(row(1, 0, "[1]").into_loaded().is_err());
+        assert!(row(1, 0, "{\"a\": 1}").into_loaded().is_err());
+        assert!(row(1, 0, "{\"a\": \"!!\"}").into_loaded().is_err());
+        assert!(row(1, 0, "not json").into_loaded().is_err());
+        assert!(row(1, 0, "{}").into_loaded().is_ok());
+    }
+
+    #[test]
+    fn names_are_plain_identifiers() {
+        assert!(checked_name("http_sessions").is_ok());
+        assert!(checked_name("_x9").is_ok());
+        for bad in ["", "9x", "a-b", "a\"b", "a;drop", &"x".repeat(49), "ünï"] {
+            assert!(checked_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! [`PostgresStore`]: sessions in PostgreSQL (feature `postgres`), one statement per
+//! operation.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::Row as _;
+
+use super::{
+    bounded, checked_name, failed, fields_json, loaded_or_warn, to_sql_ms, Row, SqlConnectError,
+    SqlOptions, SWEEP_BATCH,
+};
+use crate::clock::Clock;
+use crate::id::{SessionDigest, SessionId};
+use crate::record::Record;
+use crate::store::removals::{Removals, Removed};
+use crate::store::sweeper::{Sweep, Sweeper};
+use crate::store::{
+    CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
+};
+
+const STORE: &str = "postgres";
+
+/// Sessions in PostgreSQL, shared by every process of the app and kept across restarts.
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use session_runtime::{Databag, PostgresStore, Session, SessionLayer};
+///
+/// #[derive(Databag)]
+/// struct Visits { count: u32 }
+///
+/// async fn index(mut session: Session<Visits>) -> String {
+///     session.set_count(session.count + 1);
+///     format!("visit #{}", session.count)
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// // Fails here, naming the server, when PostgreSQL cannot be reached at start-up.
+/// let store = PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
+/// store.migrate().await?; // creates or upgrades the table; safe from several instances
+/// let app: Router = Router::new()
+///     .route("/", get(index))
+///     .layer(SessionLayer::<Visits>::new(store));
+/// # Ok(()) }
+/// ```
+///
+/// # Layout
+///
+/// One table (default `http_sessions`, see [`PostgresStoreBuilder::table`] and
+/// [`PostgresStoreBuilder::schema`]), one row per session:
+///
+/// | column | type | holds |
+/// |---|---|---|
+/// | `id` | `BYTEA PRIMARY KEY` | the SHA-256 digest of the session id: the table holds no usable token |
+/// | `version` | `BIGINT` | the record's schema version |
+/// | `created_ms`, `expires_ms`, `absolute_ms` | `BIGINT` | creation, idle deadline (capped by the absolute one), absolute deadline: ms since the Unix epoch; `NULL` deadlines never expire |
+/// | `fields` | `JSONB` | the fields: wire key -> base64 of its MessagePack value |
+///
+/// A partial index on `expires_ms` serves the sweeper. Why a row per session with a merged
+/// JSON column rather than a row per field: see the notes in the crate's README ("SQL
+/// stores"). [`migrate`](Self::migrate) creates the table and a `<table>_migrations`
+/// table recording which versions of the layout were applied.
+///
+/// # Statements per request
+///
+/// | the handler | statements (one round trip each) |
+/// |---|---|
+/// | ignores the session | none |
+/// | reads it | one `SELECT` |
+/// | changes fields | `SELECT`, then one `UPDATE` merging only the changed fields (`fields \|\| $changes`), only if the row is still live and not of a newer schema version |
+/// | reads it after a quarter of the idle timeout | `SELECT`, then one `UPDATE` of the deadlines only |
+/// | destroys it | `SELECT`, then one `DELETE` |
+/// | renews it | `SELECT`, then one `INSERT .. ON CONFLICT` for the new id and one `DELETE .. RETURNING` taking the old |
+///
+/// Creating never overwrites a live session (`ON CONFLICT .. DO UPDATE .. WHERE` the stored
+/// one has expired); saving and touching never re-create a deleted or expired session (the
+/// `UPDATE` finds no live row); each is one statement, so atomic under PostgreSQL's row
+/// locks. Statements are prepared once per connection (sqlx's statement cache).
+///
+/// **Pool.** [`connect`](Self::connect) makes a sqlx pool that does not ping a connection
+/// before handing it out (`test_before_acquire(false)`), so that an operation costs one
+/// round trip; sqlx still checks a connection when it goes back to the pool (a lone `Sync`,
+/// after the answer is back, outside the request's latency). With
+/// [`from_pool`](Self::from_pool), the pool is yours to configure.
+///
+/// # Expiry
+///
+/// Expired rows are never returned (every statement filters on `expires_ms`). A sweeper
+/// deletes them in batches of 1,000 (`DELETE .. RETURNING`, `FOR UPDATE SKIP LOCKED`, so
+/// several instances sweep without waiting for each other) every 60 seconds by default
+/// ([`PostgresStoreBuilder::sweep_interval`]), reports each to the layers' `on_deleted`
+/// hooks, and stops when the last clone of the store is dropped. [`sweep`](Self::sweep)
+/// runs one sweep now.
+///
+/// # Faults
+///
+/// Every operation is bounded by the store's query timeout (default 2 seconds,
+/// [`PostgresStoreBuilder::query_timeout`]); a failure or a timeout is logged and becomes a
+/// [`StoreError`], which the layer answers with an opaque 503. Connections broken by a
+/// server restart are dropped by the pool and new ones made: the app recovers by itself. A
+/// row that does not hold a session this store wrote is treated as no session, with a
+/// warning.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    sql: Statements,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+    removals: Removals,
+    sweeper: Sweeper,
+}
+
+/// The statements, with the table's name filled in.
+struct Statements {
+    /// The table's name, unquoted.
+    name: String,
+    /// The table's name, quoted and qualified.
+    table: String,
+    migrations: String,
+    schema: Option<String>,
+    lock_key: i64,
+    load: String,
+    create: String,
+    save: String,
+    touch: String,
+    take: String,
+    delete: String,
+    sweep: String,
+}
+
+/// Versions of the layout, in order; `migrate` applies those not yet recorded. `{table}` is
+/// the quoted, qualified table name, `{index}` the quoted name of its deadline index.
+const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE IF NOT EXISTS {table} (
+            id BYTEA PRIMARY KEY,
+            version BIGINT NOT NULL,
+            created_ms BIGINT NOT NULL,
+            expires_ms BIGINT,
+            absolute_ms BIGINT,
+            fields JSONB NOT NULL DEFAULT '{}'::jsonb
+        )",
+        "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
+    ],
+)];
+
+const LIVE: &str = "(expires_ms IS NULL OR expires_ms > $2)";
+const COLUMNS: &str = "version, created_ms, expires_ms, absolute_ms, fields::text";
+
+impl Statements {
+    fn new(schema: Option<&str>, table: &str) -> Self {
+        let qualify = |name: &str| match schema {
+            Some(schema) => format!("\"{schema}\".\"{name}\""),
+            None => format!("\"{name}\""),
+        };
+        let t = qualify(table);
+        let migrations = qualify(&format!("{table}_migrations"));
+        let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
+            <sha2::Sha256 as sha2::Digest>::new(),
+            format!("session-runtime migrate {t}"),
+        ));
+        let mut lock = [0u8; 8];
+        lock.copy_from_slice(&digest[..8]);
+        Self {
+            load: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 AND {LIVE}"),
+            create: format!(
+                "INSERT INTO {t} AS s (id, version, created_ms, expires_ms, absolute_ms, fields) \
+                 VALUES ($1, $3, $4, $5, $6, $7::jsonb) \
+                 ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, \
+                 created_ms = EXCLUDED.created_ms, expires_ms = EXCLUDED.expires_ms, \
+                 absolute_ms = EXCLUDED.absolute_ms, fields = EXCLUDED.fields \
+                 WHERE s.expires_ms IS NOT NULL AND s.expires_ms <= $2"
+            ),
+            save: format!(
+                "UPDATE {t} SET fields = fields || $7::jsonb, version = $3, created_ms = $4, \
+                 expires_ms = $5, absolute_ms = $6 \
+                 WHERE id = $1 AND {LIVE} AND version <= $3"
+            ),
+            touch: format!(
+                "UPDATE {t} SET created_ms = $3, expires_ms = $4, absolute_ms = $5 \
+                 WHERE id = $1 AND {LIVE}"
+            ),
+            take: format!("DELETE FROM {t} WHERE id = $1 AND {LIVE} RETURNING {COLUMNS}"),
+            delete: format!("DELETE FROM {t} WHERE id = $1"),
+            sweep: format!(
+                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_ms <= $1 \
+                 ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, {COLUMNS}"
+            ),
+            name: table.to_owned(),
+            table: t,
+            migrations,
+            schema: schema.map(|schema| format!("\"{schema}\"")),
+            lock_key: i64::from_be_bytes(lock),
+        }
+    }
+
+    fn migration(&self, statement: &str) -> String {
+        statement
+            .replace("{table}", &self.table)
+            .replace("{index}", &format!("\"{}_expires_idx\"", self.name))
+    }
+}
+
+/// The settings of a new [`PostgresStore`]; see [`PostgresStore::builder`].
+#[derive(Clone, Default)]
+#[must_use = "a builder does nothing until `.connect(..)` or `.build(..)`"]
+pub struct PostgresStoreBuilder {
+    options: SqlOptions,
+    schema: Option<String>,
+}
+
+impl PostgresStoreBuilder {
+    /// The table sessions are kept in (default `http_sessions`); the migrations are
+    /// recorded in `<table>_migrations`. Plain identifiers only: ASCII letters, digits and
+    /// underscores, at most 48.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.options.table = name.into();
+        self
+    }
+
+    /// The schema the tables live in (default: none, so PostgreSQL's `search_path` decides,
+    /// usually `public`). [`PostgresStore::migrate`] creates it if it does not exist.
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = Some(name.into());
+        self
+    }
+
+    /// How long one operation may take before it fails with [`StoreError::Timeout`]
+    /// (default 2 seconds). The layer's own store timeout bounds it too.
+    pub fn query_timeout(mut self, timeout: Duration) -> Self {
+        self.options.query_timeout = timeout;
+        self
+    }
+
+    /// How often the sweeper deletes expired rows (default 60 seconds).
+    pub fn sweep_interval(mut self, interval: Duration) -> Self {
+        self.options.sweep_interval = interval;
+        self
+    }
+
+    /// The clock the sweeper judges expiry by (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.options.clock = Arc::new(clock);
+        self
+    }
+
+    /// Connects to `url` (`postgres://user:password@host:port/database?options`) with a
+    /// pool of up to 10 connections that are not pinged before use.
+    ///
+    /// # Errors
+    /// An invalid table or schema name, an invalid URL, or no server answering (the error
+    /// names the host and port, never the password).
+    pub async fn connect(self, url: &str) -> Result<PostgresStore, SqlConnectError> {
+        self.check_names()?;
+        let options = PgConnectOptions::from_str(url).map_err(SqlConnectError::InvalidUrl)?;
+        let address = format!("{}:{}", options.get_host(), options.get_port());
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(self.options.query_timeout.max(Duration::from_secs(1)))
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|source| SqlConnectError::Unreachable { address, source })?;
+        self.build(pool)
+    }
+
+    /// A store over an existing pool (the app's own). Its settings are yours: consider
+    /// `test_before_acquire(false)`, which saves a round trip per operation.
+    ///
+    /// # Errors
+    /// An invalid table or schema name.
+    pub fn build(self, pool: PgPool) -> Result<PostgresStore, SqlConnectError> {
+        self.check_names()?;
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Statements::new(self.schema.as_deref(), &self.options.table),
+                timeout: self.options.query_timeout,
+                clock: self.options.clock,
+                removals: Removals::default(),
+                sweeper: Sweeper::new(self.options.sweep_interval),
+            }),
+        })
+    }
+
+    fn check_names(&self) -> Result<(), SqlConnectError> {
+        checked_name(&self.options.table)?;
+        if let Some(schema) = &self.schema {
+            checked_name(schema)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("table", &self.inner.sql.table)
+            .field("query_timeout", &self.inner.timeout)
+            .field("sweep_interval", &self.inner.sweeper.interval())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Settings other than the defaults: table, schema, timeouts.
+    pub fn builder() -> PostgresStoreBuilder {
+        PostgresStoreBuilder::default()
+    }
+
+    /// Connects with the default settings; see [`PostgresStoreBuilder::connect`].
+    ///
+    /// # Errors
+    /// An invalid URL, or no server answering.
+    pub async fn connect(url: &str) -> Result<Self, SqlConnectError> {
+        Self::builder().connect(url).await
+    }
+
+    /// A store over an existing pool, with the default settings.
+    pub fn from_pool(pool: PgPool) -> Self {
+        let options = SqlOptions::default();
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Statements::new(None, &options.table),
+                timeout: options.query_timeout,
+                clock: options.clock,
+                removals: Removals::default(),
+                sweeper: Sweeper::new(options.sweep_interval),
+            }),
+        }
+    }
+
+    /// The pool the store uses.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Creates the tables, or brings them up to this version's layout. Idempotent, and safe
+    /// when several instances run it at once: it runs in one transaction under an advisory
+    /// lock, and applies only the versions not yet recorded in `<table>_migrations`. A
+    /// database migrated by a newer version of this crate is left as it is.
+    ///
+    /// # Errors
+    /// The database refused a statement (for example, the user may not create tables).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let sql = &self.inner.sql;
+        let run = async {
+            let mut tx = self.inner.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(sql.lock_key)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(schema) = &sql.schema {
+                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(&format!(
+                "CREATE TABLE IF NOT EXISTS {} (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+                sql.migrations
+            ))
+            .execute(&mut *tx)
+            .await?;
+            let applied: Option<i64> =
+                sqlx::query_scalar(&format!("SELECT max(version) FROM {}", sql.migrations))
+                    .fetch_one(&mut *tx)
+                    .await?;
+            for (version, statements) in MIGRATIONS {
+                if applied.is_some_and(|applied| applied >= *version) {
+                    continue;
+                }
+                for statement in *statements {
+                    sqlx::query(&sql.migration(statement))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query(&format!(
+                    "INSERT INTO {} (version, applied_ms) VALUES ($1, $2)",
+                    sql.migrations
+                ))
+                .bind(version)
+                .bind(to_sql_ms(self.inner.clock.now_ms()))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        };
+        run.await.map_err(|error| failed(STORE, "migrate", error))
+    }
+
+    /// Deletes every session expired now, in batches, reports each to the layers'
+    /// `on_deleted` hooks, and returns how many it deleted. The sweeper calls this.
+    ///
+    /// # Errors
+    /// A statement failed or timed out; the sessions deleted before it are reported.
+    pub async fn sweep(&self) -> Result<usize, StoreError> {
+        self.inner.sweep().await
+    }
+}
+
+super::sql_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgArguments,
+    PgRow
+);

@@ -1,0 +1,383 @@
+//! [`SqliteStore`]: sessions in a SQLite file (feature `sqlite`), one statement (so one
+//! transaction) per operation, in WAL mode.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row as _;
+
+use super::{
+    bounded, checked_name, failed, fields_json, loaded_or_warn, to_sql_ms, Row, SqlConnectError,
+    SqlOptions, SWEEP_BATCH,
+};
+use crate::clock::Clock;
+use crate::id::{SessionDigest, SessionId};
+use crate::record::Record;
+use crate::store::removals::{Removals, Removed};
+use crate::store::sweeper::{Sweep, Sweeper};
+use crate::store::{
+    CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
+};
+
+const STORE: &str = "sqlite";
+/// How long a connection waits for another's write to finish before failing with "database
+/// is locked"; longer than any operation may take (the query timeout cuts first).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sessions in a SQLite file: embedded (no server to run), persistent across restarts of
+/// the app, for one machine.
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use session_runtime::{Databag, Session, SessionLayer, SqliteStore};
+///
+/// #[derive(Databag)]
+/// struct Visits { count: u32 }
+///
+/// async fn index(mut session: Session<Visits>) -> String {
+///     session.set_count(session.count + 1);
+///     format!("visit #{}", session.count)
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = SqliteStore::connect("sqlite://sessions.db").await?; // created if missing
+/// store.migrate().await?;
+/// let app: Router = Router::new()
+///     .route("/", get(index))
+///     .layer(SessionLayer::<Visits>::new(store));
+/// # Ok(()) }
+/// ```
+///
+/// # Layout
+///
+/// One table (default `http_sessions`, see [`SqliteStoreBuilder::table`]), `WITHOUT ROWID`,
+/// one row per session: `id BLOB PRIMARY KEY` (the SHA-256 digest of the session id: the
+/// file holds no usable token), `version`, `created_ms`, `expires_ms`, `absolute_ms`
+/// (`INTEGER`, ms since the Unix epoch; `NULL` deadlines never expire) and `fields` (`TEXT`,
+/// a JSON object: wire key -> base64 of the field's MessagePack value), with an index on
+/// `expires_ms` for the sweeper. [`migrate`](Self::migrate) creates it and records the
+/// layout's version in `<table>_migrations`.
+///
+/// # Statements per request
+///
+/// As for [`PostgresStore`](crate::PostgresStore) when the `postgres` feature is on: one
+/// `SELECT` to read; one `UPDATE` that merges only the changed fields into the stored object
+/// (`json_patch`), only if the row is still live and not of a newer schema version; one
+/// `UPDATE` of the deadlines for a touch; `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE`
+/// expired to create (never over a live session); `DELETE .. RETURNING` to take. Each is
+/// one statement, so one transaction, which SQLite runs atomically.
+///
+/// **Concurrency.** [`connect`](Self::connect) opens the file in WAL mode (readers never
+/// wait for the writer) with `synchronous = NORMAL` (durable across an app crash; a power
+/// loss may lose the last commits) and a busy timeout of 30 seconds, so that concurrent
+/// writes queue behind each other instead of failing with "database is locked". Each
+/// statement that writes takes the write lock when it starts, so a transaction never has
+/// to upgrade a read lock (the case where SQLite gives up at once).
+///
+/// # Expiry and faults
+///
+/// Expired rows are never returned; the sweeper deletes them in batches of 1,000 every 60
+/// seconds by default ([`SqliteStoreBuilder::sweep_interval`]), reports each to the layers'
+/// `on_deleted` hooks, and stops when the last clone of the store is dropped. Every
+/// operation is bounded by the query timeout (default 2 seconds); a failure (the file is
+/// not writable, the disk is full) or a timeout is logged and becomes a [`StoreError`],
+/// which the layer answers with an opaque 503.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: SqlitePool,
+    sql: Statements,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+    removals: Removals,
+    sweeper: Sweeper,
+}
+
+struct Statements {
+    /// The table's name, unquoted.
+    name: String,
+    load: String,
+    create: String,
+    save: String,
+    touch: String,
+    take: String,
+    delete: String,
+    sweep: String,
+}
+
+/// Versions of the layout, in order; `migrate` applies those not yet recorded. `{table}` is
+/// the quoted table name, `{index}` the quoted name of its deadline index.
+const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE IF NOT EXISTS {table} (
+            id BLOB PRIMARY KEY NOT NULL,
+            version INTEGER NOT NULL,
+            created_ms INTEGER NOT NULL,
+            expires_ms INTEGER,
+            absolute_ms INTEGER,
+            fields TEXT NOT NULL DEFAULT '{}'
+        ) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
+    ],
+)];
+
+const LIVE: &str = "(expires_ms IS NULL OR expires_ms > ?2)";
+const COLUMNS: &str = "version, created_ms, expires_ms, absolute_ms, fields";
+
+impl Statements {
+    fn new(table: &str) -> Self {
+        let t = format!("\"{table}\"");
+        Self {
+            load: format!("SELECT {COLUMNS} FROM {t} WHERE id = ?1 AND {LIVE}"),
+            create: format!(
+                "INSERT INTO {t} (id, version, created_ms, expires_ms, absolute_ms, fields) \
+                 VALUES (?1, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
+                 created_ms = excluded.created_ms, expires_ms = excluded.expires_ms, \
+                 absolute_ms = excluded.absolute_ms, fields = excluded.fields \
+                 WHERE {t}.expires_ms IS NOT NULL AND {t}.expires_ms <= ?2"
+            ),
+            save: format!(
+                "UPDATE {t} SET fields = json_patch(fields, ?7), version = ?3, created_ms = ?4, \
+                 expires_ms = ?5, absolute_ms = ?6 \
+                 WHERE id = ?1 AND {LIVE} AND version <= ?3"
+            ),
+            touch: format!(
+                "UPDATE {t} SET created_ms = ?3, expires_ms = ?4, absolute_ms = ?5 \
+                 WHERE id = ?1 AND {LIVE}"
+            ),
+            take: format!("DELETE FROM {t} WHERE id = ?1 AND {LIVE} RETURNING {COLUMNS}"),
+            delete: format!("DELETE FROM {t} WHERE id = ?1"),
+            sweep: format!(
+                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_ms <= ?1 \
+                 ORDER BY expires_ms LIMIT ?2) RETURNING id, {COLUMNS}"
+            ),
+            name: table.to_owned(),
+        }
+    }
+
+    fn table(&self) -> String {
+        format!("\"{}\"", self.name)
+    }
+
+    fn migrations(&self) -> String {
+        format!("\"{}_migrations\"", self.name)
+    }
+
+    fn migration(&self, statement: &str) -> String {
+        statement
+            .replace("{table}", &self.table())
+            .replace("{index}", &format!("\"{}_expires_idx\"", self.name))
+    }
+}
+
+/// The settings of a new [`SqliteStore`]; see [`SqliteStore::builder`].
+#[derive(Clone, Default)]
+#[must_use = "a builder does nothing until `.connect(..)` or `.build(..)`"]
+pub struct SqliteStoreBuilder {
+    options: SqlOptions,
+}
+
+impl SqliteStoreBuilder {
+    /// The table sessions are kept in (default `http_sessions`); the migrations are
+    /// recorded in `<table>_migrations`. Plain identifiers only: ASCII letters, digits and
+    /// underscores, at most 48.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.options.table = name.into();
+        self
+    }
+
+    /// How long one operation may take before it fails with [`StoreError::Timeout`]
+    /// (default 2 seconds). The layer's own store timeout bounds it too.
+    pub fn query_timeout(mut self, timeout: Duration) -> Self {
+        self.options.query_timeout = timeout;
+        self
+    }
+
+    /// How often the sweeper deletes expired rows (default 60 seconds).
+    pub fn sweep_interval(mut self, interval: Duration) -> Self {
+        self.options.sweep_interval = interval;
+        self
+    }
+
+    /// The clock the sweeper judges expiry by (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.options.clock = Arc::new(clock);
+        self
+    }
+
+    /// Opens the database at `url` (`sqlite://path/to/file.db`, or `sqlite::memory:` for
+    /// a database that lives as long as the pool), creating the file if it does not exist,
+    /// in WAL mode, with a pool of up to 8 connections.
+    ///
+    /// # Errors
+    /// An invalid table name, an invalid URL, or a file that cannot be opened.
+    pub async fn connect(self, url: &str) -> Result<SqliteStore, SqlConnectError> {
+        checked_name(&self.options.table)?;
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(SqlConnectError::InvalidUrl)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let address = options.get_filename().display().to_string();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(self.options.query_timeout.max(Duration::from_secs(1)))
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|source| SqlConnectError::Unreachable { address, source })?;
+        self.build(pool)
+    }
+
+    /// A store over an existing pool (the app's own). Its settings are yours: WAL mode and
+    /// a busy timeout are what keep concurrent requests from failing with "database is
+    /// locked".
+    ///
+    /// # Errors
+    /// An invalid table name.
+    pub fn build(self, pool: SqlitePool) -> Result<SqliteStore, SqlConnectError> {
+        checked_name(&self.options.table)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Statements::new(&self.options.table),
+                timeout: self.options.query_timeout,
+                clock: self.options.clock,
+                removals: Removals::default(),
+                sweeper: Sweeper::new(self.options.sweep_interval),
+            }),
+        })
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("table", &self.inner.sql.name)
+            .field("query_timeout", &self.inner.timeout)
+            .field("sweep_interval", &self.inner.sweeper.interval())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Settings other than the defaults: table, timeouts.
+    pub fn builder() -> SqliteStoreBuilder {
+        SqliteStoreBuilder::default()
+    }
+
+    /// Opens the database with the default settings; see [`SqliteStoreBuilder::connect`].
+    ///
+    /// # Errors
+    /// An invalid URL, or a file that cannot be opened.
+    pub async fn connect(url: &str) -> Result<Self, SqlConnectError> {
+        Self::builder().connect(url).await
+    }
+
+    /// A store over an existing pool, with the default settings.
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        let options = SqlOptions::default();
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Statements::new(&options.table),
+                timeout: options.query_timeout,
+                clock: options.clock,
+                removals: Removals::default(),
+                sweeper: Sweeper::new(options.sweep_interval),
+            }),
+        }
+    }
+
+    /// The pool the store uses.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    /// Creates the tables, or brings them up to this version's layout. Idempotent, and safe
+    /// when several processes run it at once: it runs in one `BEGIN IMMEDIATE` transaction
+    /// (one writer at a time) and applies only the versions not yet recorded in
+    /// `<table>_migrations`. A database migrated by a newer version of this crate is left as
+    /// it is.
+    ///
+    /// # Errors
+    /// The database refused a statement (for example, the file is read-only).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let sql = &self.inner.sql;
+        let run = async {
+            let mut connection = self.inner.pool.acquire().await?;
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *connection)
+                .await?;
+            let applied = async {
+                sqlx::query(&format!(
+                    "CREATE TABLE IF NOT EXISTS {} (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
+                    sql.migrations()
+                ))
+                .execute(&mut *connection)
+                .await?;
+                let applied: Option<i64> =
+                    sqlx::query_scalar(&format!("SELECT max(version) FROM {}", sql.migrations()))
+                        .fetch_one(&mut *connection)
+                        .await?;
+                for (version, statements) in MIGRATIONS {
+                    if applied.is_some_and(|applied| applied >= *version) {
+                        continue;
+                    }
+                    for statement in *statements {
+                        sqlx::query(&sql.migration(statement))
+                            .execute(&mut *connection)
+                            .await?;
+                    }
+                    sqlx::query(&format!(
+                        "INSERT INTO {} (version, applied_ms) VALUES (?1, ?2)",
+                        sql.migrations()
+                    ))
+                    .bind(version)
+                    .bind(to_sql_ms(self.inner.clock.now_ms()))
+                    .execute(&mut *connection)
+                    .await?;
+                }
+                Ok::<(), sqlx::Error>(())
+            }
+            .await;
+            let end = if applied.is_ok() {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            let ended = sqlx::query(end).execute(&mut *connection).await;
+            applied?;
+            ended.map(|_| ())
+        };
+        run.await.map_err(|error| failed(STORE, "migrate", error))
+    }
+
+    /// Deletes every session expired now, in batches, reports each to the layers'
+    /// `on_deleted` hooks, and returns how many it deleted. The sweeper calls this.
+    ///
+    /// # Errors
+    /// A statement failed or timed out; the sessions deleted before it are reported.
+    pub async fn sweep(&self) -> Result<usize, StoreError> {
+        self.inner.sweep().await
+    }
+}
+
+super::sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteArguments<'q>,
+    SqliteRow
+);
