@@ -490,7 +490,7 @@ pub async fn on_started_fires_once_when_the_session_is_first_stored<S: SessionSt
     let started = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&started);
     let server = serve(layer(store).on_started(move |id, data| {
-        sink.lock().unwrap().push((id.clone(), data.visits));
+        sink.lock().unwrap().push((*id, data.visits));
     }))
     .await;
     let client = browser();
@@ -509,7 +509,7 @@ pub async fn on_deleted_fires_on_destroy<S: SessionStore + Clone>(store: S) {
     let deleted = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&deleted);
     let server = serve(layer(store).on_deleted(move |id, data| {
-        sink.lock().unwrap().push((id.clone(), data.visits));
+        sink.lock().unwrap().push((*id, data.visits));
     }))
     .await;
     let client = browser();

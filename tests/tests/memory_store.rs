@@ -142,7 +142,7 @@ mod memory_only {
             .secure(false)
             .clock(clock.clone())
             .idle_timeout(Duration::from_secs(60))
-            .on_deleted(move |id, data| sink.lock().unwrap().push((id.clone(), data.visits)));
+            .on_deleted(move |id, data| sink.lock().unwrap().push((*id, data.visits)));
         let server = TestServer::start(app(layer).0).await;
         let response = browser().get(server.url("/visit")).send().await.unwrap();
         let id = SessionId::parse(&cookie_value(&response, "session").unwrap()).unwrap();
