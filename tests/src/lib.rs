@@ -11,6 +11,7 @@ pub mod hardening;
 pub mod inprocess;
 pub mod logs;
 pub mod migration;
+pub mod postgres_harness;
 pub mod redis_harness;
 pub mod server;
 pub mod settle;

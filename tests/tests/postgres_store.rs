@@ -1,0 +1,661 @@
+//! The PostgreSQL store against a real PostgreSQL that the tests start for themselves: the
+//! store-behaviour suite, every request-lifecycle guarantee over real HTTP, the migration
+//! and concurrency suites, the statements and round trips each operation costs (counted by
+//! a proxy that decodes the wire protocol), the table layout, `migrate()`, the sweeper, and
+//! PostgreSQL stopped and restarted under load.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use integration_tests::postgres_harness::shared;
+use session_runtime::PostgresStore;
+
+/// A store on the shared server, in a schema of its own, migrated.
+async fn store() -> ((), PostgresStore) {
+    let database = shared().await;
+    let schema = database.fresh_schema().await;
+    let store = PostgresStore::builder()
+        .schema(schema)
+        .connect(database.url())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    ((), store)
+}
+
+mod store {
+    integration_tests::store_suite!(guarded: super::store());
+}
+
+mod http {
+    integration_tests::guarantee_suite!(guarded: super::store());
+}
+
+mod hardening {
+    integration_tests::hardening_suite!(guarded: super::store());
+}
+
+mod migration {
+    use integration_tests::counting::Counting;
+
+    integration_tests::migration_suite!(guarded: async {
+        let (guard, store) = super::store().await;
+        (guard, Counting::new(store))
+    });
+}
+
+mod concurrency {
+    integration_tests::concurrency_suite!(guarded: super::store());
+}
+
+/// Shared by the tests below: the test app over a PostgreSQL store, and a browser.
+mod support {
+    use integration_tests::app::{app, AppState, TestSession};
+    use integration_tests::server::{browser, cookie_value, TestServer};
+    use session_runtime::{PostgresStore, SessionId, SessionLayer};
+
+    pub(crate) struct Running {
+        pub(crate) store: PostgresStore,
+        pub(crate) http: TestServer,
+        #[allow(dead_code)]
+        pub(crate) state: AppState,
+        pub(crate) client: reqwest::Client,
+    }
+
+    impl Running {
+        pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
+            self.client.get(self.http.url(path)).send().await.unwrap()
+        }
+
+        /// Starts a session with one visit and returns its id.
+        pub(crate) async fn visit(&self) -> SessionId {
+            let response = self.get("/visit").await;
+            assert_eq!(response.status(), 200);
+            SessionId::parse(&cookie_value(&response, "session").unwrap()).unwrap()
+        }
+    }
+
+    /// The test app over `store`.
+    pub(crate) async fn serve(
+        store: PostgresStore,
+        configure: impl FnOnce(SessionLayer<TestSession>) -> SessionLayer<TestSession>,
+    ) -> Running {
+        let layer = configure(SessionLayer::<TestSession>::new(store.clone()).secure(false));
+        let (router, state) = app(layer);
+        Running {
+            store,
+            http: TestServer::start(router).await,
+            state,
+            client: browser(),
+        }
+    }
+
+    /// One connection to `url`, for looking at the tables directly.
+    pub(crate) async fn psql(url: &str) -> sqlx::PgConnection {
+        use sqlx::Connection as _;
+        sqlx::PgConnection::connect(url).await.unwrap()
+    }
+}
+
+mod statements {
+    //! What each operation and each request costs, counted on the wire: the statements the
+    //! client executes and the round trips it waits for.
+
+    use integration_tests::postgres_harness::{shared, WireCounter};
+    use integration_tests::store_suite::{record, NOW};
+    use session_runtime::store::{SessionMeta, SessionStore};
+    use session_runtime::{PostgresStore, SessionId};
+    use sqlx::postgres::PgPoolOptions;
+
+    use super::support::*;
+
+    /// A store that goes through the counting proxy over one connection (so that every
+    /// statement is prepared once, by the warm-up), in a fresh schema.
+    async fn counted() -> (WireCounter, PostgresStore) {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let proxy = WireCounter::start(database.port()).await;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect(&proxy.url("postgres"))
+            .await
+            .unwrap();
+        let store = PostgresStore::builder().schema(schema).build(pool).unwrap();
+        store.migrate().await.unwrap();
+        // Warm-up: each statement prepared once on the one connection.
+        let id = SessionId::generate().unwrap();
+        let meta = SessionMeta {
+            created_ms: NOW,
+            expires_ms: Some(NOW + 60_000),
+            absolute_ms: None,
+        };
+        let data = record(&[("a", &[1])]);
+        store.create(&id, &data, &meta, NOW).await.unwrap();
+        store.load(&id, NOW).await.unwrap();
+        store.save(&id, &data, &meta, NOW).await.unwrap();
+        store.touch(&id, &meta, NOW).await.unwrap();
+        store.take(&id, NOW).await.unwrap();
+        store.delete(&id).await.unwrap();
+        proxy.take();
+        (proxy, store)
+    }
+
+    #[tokio::test]
+    async fn every_operation_is_one_statement_in_one_round_trip() {
+        let (proxy, store) = counted().await;
+        let id = SessionId::generate().unwrap();
+        let meta = SessionMeta {
+            created_ms: NOW,
+            expires_ms: Some(NOW + 60_000),
+            absolute_ms: Some(NOW + 120_000),
+        };
+        let data = record(&[("a", &[1]), ("b", &[2])]);
+        let cases: Vec<(&str, &str)> = vec![
+            ("create", "INSERT"),
+            ("load", "SELECT"),
+            ("save", "UPDATE"),
+            ("touch", "UPDATE"),
+            ("take", "DELETE"),
+            ("delete", "DELETE"),
+        ];
+        for (operation, statement) in cases {
+            match operation {
+                "create" => drop(store.create(&id, &data, &meta, NOW).await.unwrap()),
+                "load" => assert!(store.load(&id, NOW).await.unwrap().is_some()),
+                "save" => drop(store.save(&id, &data, &meta, NOW).await.unwrap()),
+                "touch" => drop(store.touch(&id, &meta, NOW).await.unwrap()),
+                "take" => assert!(store.take(&id, NOW).await.unwrap().is_some()),
+                _ => assert!(!store.delete(&id).await.unwrap()),
+            }
+            let (statements, round_trips) = proxy.statements();
+            assert_eq!(statements, [statement], "{operation}");
+            assert_eq!(round_trips, 1, "{operation}");
+        }
+    }
+
+    #[tokio::test]
+    async fn each_request_costs_the_statements_the_docs_list() {
+        let (proxy, store) = counted().await;
+        let app = serve(store, |layer| layer).await;
+
+        let cases: [(&str, &[&str]); 6] = [
+            ("/ignore", &[]),
+            ("/visit", &["INSERT"]),
+            ("/read", &["SELECT"]),
+            ("/visit", &["SELECT", "UPDATE"]),
+            ("/set-a/7", &["SELECT", "UPDATE"]),
+            ("/read", &["SELECT"]),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(app.get(path).await.status(), 200, "{path}");
+            let (statements, round_trips) = proxy.statements();
+            assert_eq!(statements, expected, "{path}");
+            assert_eq!(round_trips, expected.len(), "{path}");
+        }
+        let response = app
+            .client
+            .post(app.http.url("/logout"))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        assert_eq!(proxy.statements(), (vec!["SELECT".into(), "DELETE".into()], 2));
+    }
+
+    #[tokio::test]
+    async fn renewal_is_one_insert_and_one_delete_after_the_load() {
+        let (proxy, store) = counted().await;
+        let app = serve(store, |layer| layer).await;
+        app.visit().await;
+        proxy.take();
+        let response = app
+            .client
+            .post(app.http.url("/login/ada"))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        let (statements, round_trips) = proxy.statements();
+        assert_eq!(statements, ["SELECT", "INSERT", "DELETE"]);
+        assert_eq!(round_trips, 3);
+    }
+}
+
+mod layout {
+    //! What is in the database.
+
+    use integration_tests::postgres_harness::shared;
+    use session_runtime::PostgresStore;
+    use sqlx::Row as _;
+
+    use super::support::*;
+
+    #[tokio::test]
+    async fn a_session_is_one_row_keyed_by_a_digest_that_holds_no_token() {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .table("app_sessions")
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let app = serve(store, |layer| layer).await;
+        let id = app.visit().await;
+        app.get("/set-a/5").await;
+
+        let mut db = psql(database.url()).await;
+        let rows = sqlx::query(&format!(
+            "SELECT id, version, created_ms, expires_ms, absolute_ms, fields::text FROM {schema}.app_sessions"
+        ))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        let key: Vec<u8> = rows[0].get(0);
+        assert_eq!(key, id.digest().as_bytes());
+        let fields: String = rows[0].get(5);
+        for needle in [id.expose_token()] {
+            assert!(!fields.contains(&needle));
+        }
+        assert!(fields.contains("\"visits\"") && fields.contains("\"a\""), "{fields}");
+        let expires: Option<i64> = rows[0].get(3);
+        assert!(expires.is_some(), "the idle deadline is a column");
+        // Nothing anywhere in the schema holds the token.
+        let dump: String = sqlx::query_scalar(&format!(
+            "SELECT string_agg(t::text, ' ') FROM {schema}.app_sessions t"
+        ))
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        assert!(!dump.contains(&id.expose_token()));
+
+        // The deadline index exists, and the migration is recorded.
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'app_sessions'",
+        )
+        .bind(&schema)
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert!(
+            indexes.iter().any(|index| index.contains("(expires_ms)")),
+            "{indexes:?}"
+        );
+        let versions: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT version FROM {schema}.app_sessions_migrations"
+        ))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(versions, [1]);
+    }
+
+    #[tokio::test]
+    async fn a_bad_table_or_schema_name_is_refused() {
+        let database = shared().await;
+        for builder in [
+            PostgresStore::builder().table("sessions; DROP TABLE x"),
+            PostgresStore::builder().schema("a\"b"),
+            PostgresStore::builder().table(""),
+        ] {
+            let error = builder.connect(database.url()).await.unwrap_err();
+            assert!(error.to_string().contains("invalid SQL name"), "{error}");
+        }
+    }
+}
+
+mod migrate {
+    //! `migrate()`: idempotent, and safe when several instances run it at once.
+
+    use integration_tests::postgres_harness::shared;
+    use session_runtime::PostgresStore;
+
+    use super::support::*;
+
+    #[tokio::test]
+    async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
+        let database = shared().await;
+        let schema = format!("{}_new", database.fresh_schema().await);
+        // Eight instances start at once on a schema that does not exist yet.
+        let mut starting = Vec::new();
+        for _ in 0..8 {
+            let schema = schema.clone();
+            let url = database.url().to_owned();
+            starting.push(tokio::spawn(async move {
+                let store = PostgresStore::builder()
+                    .schema(schema)
+                    .connect(&url)
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                store
+            }));
+        }
+        let mut stores = Vec::new();
+        for started in starting {
+            stores.push(started.await.unwrap());
+        }
+        // And again: nothing to do.
+        stores[0].migrate().await.unwrap();
+        let mut db = psql(database.url()).await;
+        let versions: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT version FROM {schema}.http_sessions_migrations"
+        ))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(versions, [1]);
+        // The store works.
+        let app = serve(stores.pop().unwrap(), |layer| layer).await;
+        app.visit().await;
+        let body = app.get("/read").await.text().await.unwrap();
+        assert!(body.starts_with("visits: 1 "), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_store_used_before_migrate_fails_with_a_503_not_a_panic() {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let store = PostgresStore::builder()
+            .schema(schema)
+            .connect(database.url())
+            .await
+            .unwrap();
+        let app = serve(store, |layer| layer).await;
+        assert_eq!(app.get("/visit").await.status(), 503);
+        app.store.migrate().await.unwrap();
+        assert_eq!(app.get("/visit").await.status(), 200);
+    }
+}
+
+mod sweeper {
+    //! Expired rows: never returned, deleted by the sweeper in batches, reported once.
+
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use integration_tests::app::TestSession;
+    use integration_tests::postgres_harness::shared;
+    use session_runtime::clock::ManualClock;
+    use session_runtime::{PostgresStore, SessionDigest, SessionLayer};
+
+    use super::support::*;
+
+    #[tokio::test]
+    async fn the_sweeper_deletes_expired_rows_in_batches_and_reports_each_once() {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let clock = ManualClock::at_ms(1_700_000_000_000);
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .clock(clock.clone())
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let deleted: Arc<Mutex<Vec<SessionDigest>>> = Arc::default();
+        let sink = Arc::clone(&deleted);
+        let app = serve(store.clone(), |layer: SessionLayer<TestSession>| {
+            layer
+                .clock(clock.clone())
+                .idle_timeout(Duration::from_secs(60))
+                .on_deleted(move |digest, _| sink.lock().unwrap().push(*digest))
+        })
+        .await;
+        let expired = app.visit().await;
+        // 2,500 more expired sessions, written straight into the table: three batches.
+        let mut db = psql(database.url()).await;
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.http_sessions (id, version, created_ms, expires_ms, fields) \
+             SELECT sha256(i::text::bytea), 1, 0, 1, '{{}}' FROM generate_series(1, 2500) i"
+        ))
+        .execute(&mut db)
+        .await
+        .unwrap();
+        clock.advance(Duration::from_secs(61));
+        let live = app.visit().await;
+
+        assert_eq!(store.sweep().await.unwrap(), 2_501);
+        assert_eq!(store.sweep().await.unwrap(), 0);
+        let reported = deleted.lock().unwrap().clone();
+        assert_eq!(reported.len(), 2_501);
+        assert!(reported.contains(&expired.digest()));
+        assert!(!reported.contains(&live.digest()));
+        let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.http_sessions"))
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(left, 1);
+    }
+
+    #[tokio::test]
+    async fn the_sweeper_runs_by_itself_and_stops_with_the_store() {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .sweep_interval(Duration::from_millis(20))
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut db = psql(database.url()).await;
+        let insert_expired = format!(
+            "INSERT INTO {schema}.http_sessions (id, version, created_ms, expires_ms, fields) \
+             VALUES (sha256(random()::text::bytea), 1, 0, 1, '{{}}')"
+        );
+        let count =
+            format!("SELECT count(*) FROM {schema}.http_sessions WHERE expires_ms = 1");
+        sqlx::query(&insert_expired).execute(&mut db).await.unwrap();
+        // The first store operation starts the sweeper.
+        let app = serve(store, |layer| layer).await;
+        app.visit().await;
+        let mut rows = 1;
+        for _ in 0..500 {
+            rows = sqlx::query_scalar::<_, i64>(&count)
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+            if rows == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(rows, 0, "the sweeper never ran");
+
+        drop(app);
+        sqlx::query(&insert_expired).execute(&mut db).await.unwrap();
+        // Ten sweep intervals with the store gone: the row stays.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let rows: i64 = sqlx::query_scalar(&count).fetch_one(&mut db).await.unwrap();
+        assert_eq!(rows, 1, "a sweeper outlived its store");
+    }
+}
+
+mod garbage {
+    //! Rows this store did not write.
+
+    use integration_tests::logs;
+    use integration_tests::postgres_harness::shared;
+    use integration_tests::server::bare_client;
+
+    use super::support::*;
+
+    #[tokio::test]
+    async fn a_garbage_row_gives_a_fresh_session_and_a_warning() {
+        let (logs, _capturing) = logs::capture();
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let store = session_runtime::PostgresStore::builder()
+            .schema(&schema)
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let app = serve(store, |layer| layer).await;
+        let mut db = psql(database.url()).await;
+        let garbage = [
+            "version = -1",
+            "created_ms = -5",
+            "fields = '[1, 2]'::jsonb",
+            "fields = '{\"visits\": 5}'::jsonb",
+            "fields = '{\"visits\": \"not base64!\"}'::jsonb",
+        ];
+        for change in garbage {
+            let id = app.visit().await;
+            let updated = sqlx::query(&format!(
+                "UPDATE {schema}.http_sessions SET {change} WHERE id = $1"
+            ))
+            .bind(id.digest().as_bytes().as_slice())
+            .execute(&mut db)
+            .await
+            .unwrap();
+            assert_eq!(updated.rows_affected(), 1);
+            logs.take();
+            let response = bare_client()
+                .get(app.http.url("/read"))
+                .header("cookie", format!("session={}", id.expose_token()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{change}");
+            let body = response.text().await.unwrap();
+            assert!(body.contains("visits: 0 user: guest new: true"), "{change}: {body}");
+            let logged = logs.take();
+            assert!(
+                logged.contains("WARN") && logged.contains("garbage"),
+                "{change}: no warning in {logged:?}"
+            );
+        }
+    }
+}
+
+mod faults {
+    //! PostgreSQL down, restarted, or unreachable.
+
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use integration_tests::logs;
+    use integration_tests::postgres_harness::PostgresServer;
+    use session_runtime::{PostgresStore, SqlConnectError};
+
+    use super::support::*;
+
+    const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
+    /// Scheduling slack on a loaded 2-core CI machine.
+    const MARGIN: Duration = Duration::from_millis(700);
+
+    #[tokio::test]
+    async fn postgres_stopped_under_load_gives_503s_within_the_timeout_and_the_app_recovers() {
+        let (logs, _capturing) = logs::capture();
+        let mut server = PostgresServer::start().await;
+        let store = PostgresStore::builder()
+            .query_timeout(QUERY_TIMEOUT)
+            .connect(&server.url("postgres"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let app = serve(store, |layer| layer).await;
+        app.visit().await;
+
+        // Steady load from 8 clients across the stop and the restart: every answer is a 200
+        // or an opaque 503, never a hang, a 500 or a dropped connection.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, unavailable) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let slowest = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+        let traffic: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url) = (app.client.clone(), app.http.url("/visit"));
+                let (stop, ok, unavailable) = (stop.clone(), ok.clone(), unavailable.clone());
+                let slowest = slowest.clone();
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        let started = Instant::now();
+                        let response = client.get(&url).send().await.unwrap();
+                        let elapsed = started.elapsed();
+                        {
+                            let mut worst = slowest.lock().unwrap();
+                            *worst = (*worst).max(elapsed);
+                        }
+                        match response.status().as_u16() {
+                            200 => ok.fetch_add(1, Ordering::SeqCst),
+                            503 => unavailable.fetch_add(1, Ordering::SeqCst),
+                            other => panic!("unexpected status {other}"),
+                        };
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        server.stop().await;
+        for path in ["/read", "/visit", "/set-a/1"] {
+            let started = Instant::now();
+            let response = app.get(path).await;
+            let elapsed = started.elapsed();
+            assert_eq!(response.status(), 503, "{path}");
+            let body = response.text().await.unwrap().to_lowercase();
+            for secret in ["postgres", "refused", "connect", "127.0.0.1", "sqlx"] {
+                assert!(!body.contains(secret), "the 503 tells {secret:?}: {body}");
+            }
+            assert!(elapsed < QUERY_TIMEOUT + MARGIN, "{path} took {elapsed:?}");
+        }
+        assert_eq!(app.get("/ignore").await.status(), 200);
+        let logged = logs.take();
+        assert!(
+            logged.contains("ERROR") && logged.contains("postgres"),
+            "the outage was not logged: {logged}"
+        );
+
+        let server = server.restart().await;
+        let started = Instant::now();
+        loop {
+            let status = app.get("/read").await.status();
+            if status == 200 {
+                break;
+            }
+            assert_eq!(status, 503);
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the app did not recover after PostgreSQL came back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!("recovered {:?} after the restart", started.elapsed());
+        // The data survived the restart: the session is still there.
+        let body = app.get("/read").await.text().await.unwrap();
+        assert!(!body.contains("new: true"), "{body}");
+
+        stop.store(true, Ordering::SeqCst);
+        for client in traffic {
+            client.await.unwrap();
+        }
+        let slowest = *slowest.lock().unwrap();
+        eprintln!(
+            "steady load: {} successes, {} opaque 503s, slowest answer {slowest:?}",
+            ok.load(Ordering::SeqCst),
+            unavailable.load(Ordering::SeqCst)
+        );
+        assert!(ok.load(Ordering::SeqCst) > 0);
+        assert!(unavailable.load(Ordering::SeqCst) > 0, "the traffic never saw the outage");
+        assert!(slowest < QUERY_TIMEOUT + MARGIN, "a request took {slowest:?}");
+        drop(server);
+    }
+
+    #[tokio::test]
+    async fn unreachable_postgres_at_start_up_is_a_clear_error() {
+        let server = PostgresServer::start().await;
+        let url = server.url("postgres");
+        let port = server.port();
+        drop(server);
+        let error = PostgresStore::connect(&url).await.unwrap_err();
+        assert!(matches!(error, SqlConnectError::Unreachable { .. }), "{error:?}");
+        assert!(error.to_string().contains(&format!("127.0.0.1:{port}")), "{error}");
+        let error = PostgresStore::connect("postgres://app@localhost:notaport/db").await.unwrap_err();
+        assert!(matches!(error, SqlConnectError::InvalidUrl(_)), "{error:?}");
+    }
+}
