@@ -16,6 +16,7 @@ pub mod redis_harness;
 pub mod server;
 pub mod settle;
 pub mod store_suite;
+pub mod temp;
 
 /// The code blocks of README.md, compiled and run as doc tests so the README cannot rot.
 #[cfg(doctest)]

@@ -317,7 +317,11 @@ impl Database {
     /// A new schema no other test uses, created empty.
     pub async fn fresh_schema(&self) -> String {
         static COUNT: AtomicU32 = AtomicU32::new(0);
-        let schema = format!("t{}_{}", std::process::id(), COUNT.fetch_add(1, Ordering::SeqCst));
+        let schema = format!(
+            "t{}_{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::SeqCst)
+        );
         sqlx::query(&format!("CREATE SCHEMA {schema}"))
             .execute(&mut connect(&self.url).await)
             .await
@@ -384,7 +388,10 @@ impl WireCounter {
 
     /// The URL of `database` through the proxy.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable",
+            self.port
+        )
     }
 
     /// What was sent since the last call.
@@ -406,7 +413,12 @@ impl WireCounter {
         let round_trips = sent
             .iter()
             .filter(|sent| {
-                matches!(sent, Sent::Sync { after_statements: true } | Sent::Query(_))
+                matches!(
+                    sent,
+                    Sent::Sync {
+                        after_statements: true
+                    } | Sent::Query(_)
+                )
             })
             .count();
         (statements, round_trips)

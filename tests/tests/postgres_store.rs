@@ -198,7 +198,10 @@ mod statements {
             .await
             .unwrap();
         assert!(response.status().is_success());
-        assert_eq!(proxy.statements(), (vec!["SELECT".into(), "DELETE".into()], 2));
+        assert_eq!(
+            proxy.statements(),
+            (vec!["SELECT".into(), "DELETE".into()], 2)
+        );
     }
 
     #[tokio::test]
@@ -258,7 +261,10 @@ mod layout {
         for needle in [id.expose_token()] {
             assert!(!fields.contains(&needle));
         }
-        assert!(fields.contains("\"visits\"") && fields.contains("\"a\""), "{fields}");
+        assert!(
+            fields.contains("\"visits\"") && fields.contains("\"a\""),
+            "{fields}"
+        );
         let expires: Option<i64> = rows[0].get(3);
         assert!(expires.is_some(), "the idle deadline is a column");
         // Nothing anywhere in the schema holds the token.
@@ -445,8 +451,7 @@ mod sweeper {
             "INSERT INTO {schema}.http_sessions (id, version, created_ms, expires_ms, fields) \
              VALUES (sha256(random()::text::bytea), 1, 0, 1, '{{}}')"
         );
-        let count =
-            format!("SELECT count(*) FROM {schema}.http_sessions WHERE expires_ms = 1");
+        let count = format!("SELECT count(*) FROM {schema}.http_sessions WHERE expires_ms = 1");
         sqlx::query(&insert_expired).execute(&mut db).await.unwrap();
         // The first store operation starts the sweeper.
         let app = serve(store, |layer| layer).await;
@@ -521,7 +526,10 @@ mod garbage {
                 .unwrap();
             assert_eq!(response.status(), 200, "{change}");
             let body = response.text().await.unwrap();
-            assert!(body.contains("visits: 0 user: guest new: true"), "{change}: {body}");
+            assert!(
+                body.contains("visits: 0 user: guest new: true"),
+                "{change}: {body}"
+            );
             let logged = logs.take();
             assert!(
                 logged.contains("WARN") && logged.contains("garbage"),
@@ -641,8 +649,14 @@ mod faults {
             unavailable.load(Ordering::SeqCst)
         );
         assert!(ok.load(Ordering::SeqCst) > 0);
-        assert!(unavailable.load(Ordering::SeqCst) > 0, "the traffic never saw the outage");
-        assert!(slowest < QUERY_TIMEOUT + MARGIN, "a request took {slowest:?}");
+        assert!(
+            unavailable.load(Ordering::SeqCst) > 0,
+            "the traffic never saw the outage"
+        );
+        assert!(
+            slowest < QUERY_TIMEOUT + MARGIN,
+            "a request took {slowest:?}"
+        );
         drop(server);
     }
 
@@ -653,9 +667,17 @@ mod faults {
         let port = server.port();
         drop(server);
         let error = PostgresStore::connect(&url).await.unwrap_err();
-        assert!(matches!(error, SqlConnectError::Unreachable { .. }), "{error:?}");
-        assert!(error.to_string().contains(&format!("127.0.0.1:{port}")), "{error}");
-        let error = PostgresStore::connect("postgres://app@localhost:notaport/db").await.unwrap_err();
+        assert!(
+            matches!(error, SqlConnectError::Unreachable { .. }),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{error}"
+        );
+        let error = PostgresStore::connect("postgres://app@localhost:notaport/db")
+            .await
+            .unwrap_err();
         assert!(matches!(error, SqlConnectError::InvalidUrl(_)), "{error:?}");
     }
 }
