@@ -1,6 +1,7 @@
 //! End to end in process: an axum `Router` called through `tower::ServiceExt`, no network.
 //! Each case measures ours, the closest peer and the no-session baseline side by side; the
-//! Redis cases start their own `redis-server` on a free loopback port.
+//! Redis cases start their own `redis-server` on a free loopback port, the PostgreSQL cases
+//! their own PostgreSQL, the SQLite cases a file in a temporary directory.
 
 // criterion_group! and criterion_main! generate undocumented public items.
 #![allow(missing_docs)]
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use session_bench::apps::identity_layered;
-use session_bench::cases::{end_to_end, redis_end_to_end};
+use session_bench::cases::{end_to_end, redis_end_to_end, sql_end_to_end, SqlDatabases};
 use session_bench::redis::RedisServer;
 use session_bench::timing::{runtime, time_async};
 
@@ -22,6 +23,12 @@ fn cases(c: &mut Criterion) {
     let redis = RedisServer::start().unwrap_or_else(|error| panic!("{error}"));
     cases.extend(
         rt.block_on(redis_end_to_end(&redis))
+            .unwrap_or_else(|error| panic!("{error}")),
+    );
+    // PostgreSQL on a server of our own, SQLite in a temporary file.
+    let sql = rt.block_on(SqlDatabases::start());
+    cases.extend(
+        rt.block_on(sql_end_to_end(&sql))
             .unwrap_or_else(|error| panic!("{error}")),
     );
     for case in cases {

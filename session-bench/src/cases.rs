@@ -527,3 +527,106 @@ pub async fn redis_end_to_end(server: &RedisServer) -> Result<Vec<Case>, SetupEr
         case("e2e_redis_write", "/write"),
     ])
 }
+
+/// Where the SQL cases keep their sessions: a PostgreSQL server of our own, and a SQLite
+/// file in a temporary directory. Both are removed when this is dropped.
+pub struct SqlDatabases {
+    postgres: integration_tests::postgres_harness::PostgresServer,
+    sqlite: integration_tests::temp::TempDir,
+}
+
+impl SqlDatabases {
+    /// Starts PostgreSQL (`initdb` and `postgres` from Debian's `postgresql`: an error with
+    /// an install hint when missing, never a skipped case) and makes the SQLite directory.
+    pub async fn start() -> Self {
+        Self {
+            postgres: integration_tests::postgres_harness::PostgresServer::start().await,
+            sqlite: integration_tests::temp::TempDir::new("bench-sqlite"),
+        }
+    }
+}
+
+/// The SQL end-to-end cases: ours (`SqliteStore`, `PostgresStore`) and tower-sessions'
+/// sqlx stores, each over the same pool (so the same database, connections and settings:
+/// SQLite in WAL mode with `synchronous = NORMAL`, PostgreSQL without a ping before each
+/// use), each with a logged-in session.
+///
+/// # Errors
+/// If a database cannot be reached or migrated, or a session does not read back.
+pub async fn sql_end_to_end(databases: &SqlDatabases) -> Result<Vec<Case>, SetupError> {
+    use std::str::FromStr as _;
+
+    use sqlx::postgres::PgPoolOptions;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+    let failed = |what: &str| {
+        let what = what.to_owned();
+        move |error: &dyn std::fmt::Display| SetupError(format!("{what}: {error}"))
+    };
+    let sqlite_options = SqliteConnectOptions::from_str(&databases.sqlite.sqlite_url("bench.db"))
+        .map_err(|error| failed("sqlite url")(&error))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+        .busy_timeout(std::time::Duration::from_secs(30));
+    let sqlite = SqlitePoolOptions::new()
+        .max_connections(8)
+        .test_before_acquire(false)
+        .connect_with(sqlite_options)
+        .await
+        .map_err(|error| failed("sqlite")(&error))?;
+    let postgres = PgPoolOptions::new()
+        .max_connections(10)
+        .test_before_acquire(false)
+        .connect(&databases.postgres.url("postgres"))
+        .await
+        .map_err(|error| failed("postgres")(&error))?;
+
+    let ours_sqlite = session_runtime::SqliteStore::from_pool(sqlite.clone());
+    ours_sqlite
+        .migrate()
+        .await
+        .map_err(|error| failed("our sqlite migrate")(&error))?;
+    let peer_sqlite = tower_sessions_sqlx_store::SqliteStore::new(sqlite);
+    peer_sqlite
+        .migrate()
+        .await
+        .map_err(|error| failed("peer sqlite migrate")(&error))?;
+    let ours_postgres = session_runtime::PostgresStore::from_pool(postgres.clone());
+    ours_postgres
+        .migrate()
+        .await
+        .map_err(|error| failed("our postgres migrate")(&error))?;
+    let peer_postgres = tower_sessions_sqlx_store::PostgresStore::new(postgres);
+    peer_postgres
+        .migrate()
+        .await
+        .map_err(|error| failed("peer postgres migrate")(&error))?;
+
+    let baseline = apps::baseline();
+    let mut cases = Vec::new();
+    for (names, ours, peer) in [
+        (
+            ["e2e_sqlite_read", "e2e_sqlite_write"],
+            apps::ours(SessionLayer::new(ours_sqlite)),
+            apps::peer(peer_sqlite),
+        ),
+        (
+            ["e2e_postgres_read", "e2e_postgres_write"],
+            apps::ours(SessionLayer::new(ours_postgres)),
+            apps::peer(peer_postgres),
+        ),
+    ] {
+        let ours_session = login(&ours).await?;
+        let peer_session = login(&peer).await?;
+        for (name, path) in names.into_iter().zip(["/read", "/write"]) {
+            cases.push(Case {
+                name,
+                ours: Target::new(&ours, path, Some(&ours_session)),
+                peer: Some(Target::new(&peer, path, Some(&peer_session))),
+                baseline: Target::new(&baseline, "/plain", Some(&ours_session)),
+            });
+        }
+    }
+    Ok(cases)
+}

@@ -66,10 +66,18 @@ fn run() -> Result<(), Error> {
     let redis = RedisServer::start()?;
     let mut e2e = rt.block_on(cases::end_to_end())?;
     e2e.extend(rt.block_on(cases::redis_end_to_end(&redis))?);
+    // PostgreSQL on a server of our own, SQLite in a temporary file (an error, not a skip,
+    // if PostgreSQL is missing).
+    let sql = rt.block_on(cases::SqlDatabases::start());
+    e2e.extend(rt.block_on(cases::sql_end_to_end(&sql))?);
     for case in e2e.into_iter().filter(|case| wanted(case.name)) {
-        // A Redis request is a network round trip (~100 us): longer batches, fewer rounds,
-        // so that each batch still holds a few hundred requests.
-        let plan = if case.name.starts_with("e2e_redis") {
+        // A Redis or SQL request is a round trip to a server or a file (~100 us and more):
+        // longer batches, fewer rounds, so that each batch still holds a few hundred
+        // requests.
+        let plan = if ["e2e_redis", "e2e_sqlite", "e2e_postgres"]
+            .iter()
+            .any(|prefix| case.name.starts_with(prefix))
+        {
             Plan {
                 rounds: plan.rounds.div_ceil(2),
                 batch: plan.batch * 20,
