@@ -60,6 +60,8 @@
 //! | [`MemoryStore`] | process memory | development, tests, one process; sharded locks, sweeper, capacity bound |
 //! | [`CookieStore`] | the client's cookie | no server state; 4096-byte limit; cannot revoke one copied cookie before its deadline |
 //! | `RedisStore` | Redis / Redis Cluster | one hash per session keyed by a hash of the id; field-level writes |
+//! | `SqliteStore` | a SQLite file | one row per session keyed by a hash of the id; WAL; field-level writes merged in SQL; sweeper |
+//! | `PostgresStore` | PostgreSQL | the same layout; one statement (one round trip) per operation; sweeper |
 //! | your own | anywhere | implement [`SessionStore`](store::SessionStore) (see [`store`] for the contract and an example) |
 //!
 //! The layer's guarantees (lazy loading, at most one store read, fresh sessions for any
