@@ -51,9 +51,10 @@ fn explain(error: &SqlConnectError) -> String {
              {DEFAULT_DATABASE_URL}."
         ),
         SqlConnectError::Unreachable { address, .. } => format!(
-            "error: cannot reach PostgreSQL at {address}{cause}.\n\
-             Start one (Debian/Ubuntu: `apt-get install postgresql`), or point DATABASE_URL\n\
-             at yours, for example DATABASE_URL={DEFAULT_DATABASE_URL}."
+            "error: cannot connect to PostgreSQL at {address}{cause}.\n\
+             Is it running (Debian/Ubuntu: `apt-get install postgresql`), and are the user,\n\
+             password and database right? Point DATABASE_URL at yours, for example\n\
+             DATABASE_URL={DEFAULT_DATABASE_URL}."
         ),
         _ => format!("error: {error}{cause}"),
     }

@@ -139,7 +139,7 @@ fn postgres_example_unreachable_is_a_clear_message_and_exit_status_1() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("cannot reach PostgreSQL at 127.0.0.1:{port}")),
+        stderr.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}")),
         "{stderr}"
     );
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");

@@ -135,8 +135,28 @@ pub struct PostgresServer {
     port: u16,
     dir: PathBuf,
     watchdog: Child,
-    commands: Option<ChildStdin>,
+    /// The watchdog's input and output: `None` only while a command is under way.
+    control: Option<Control>,
+}
+
+struct Control {
+    commands: ChildStdin,
     answers: BufReader<ChildStdout>,
+}
+
+impl Control {
+    /// Sends `command` and waits for `answer` (blocking: the server may take a while).
+    fn tell(&mut self, command: &str, answer: &str) {
+        writeln!(self.commands, "{command}").unwrap();
+        self.commands.flush().unwrap();
+        let mut line = String::new();
+        self.answers.read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim(),
+            answer,
+            "the PostgreSQL watchdog did not {command}"
+        );
+    }
 }
 
 impl PostgresServer {
@@ -200,7 +220,7 @@ impl PostgresServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let commands = watchdog.stdin.take();
+        let commands = watchdog.stdin.take().unwrap();
         let mut answers = BufReader::new(watchdog.stdout.take().unwrap());
         let mut line = String::new();
         answers.read_line(&mut line).unwrap();
@@ -209,23 +229,27 @@ impl PostgresServer {
             port,
             dir,
             watchdog,
-            commands,
-            answers,
+            control: Some(Control { commands, answers }),
         }
     }
 
-    /// Waits until the server accepts connections (and runs queries).
-    async fn ready(self) -> Self {
+    /// Waits until the server accepts connections (and runs queries); panics with the
+    /// server's log if it does not within the start-up timeout or its process ended.
+    async fn ready(mut self) -> Self {
         let started = Instant::now();
         loop {
-            if sqlx::query("SELECT 1")
-                .execute(&mut connect(&self.url("postgres")).await)
-                .await
-                .is_ok()
-            {
-                return self;
+            use sqlx::Connection as _;
+            if let Ok(mut connection) = sqlx::PgConnection::connect(&self.url("postgres")).await {
+                if sqlx::query("SELECT 1")
+                    .execute(&mut connection)
+                    .await
+                    .is_ok()
+                {
+                    return self;
+                }
             }
-            if started.elapsed() > STARTUP_TIMEOUT {
+            let ended = self.watchdog.try_wait().ok().flatten().is_some();
+            if ended || started.elapsed() > STARTUP_TIMEOUT {
                 let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
                 panic!("PostgreSQL did not start on port {}:\n{log}", self.port);
             }
@@ -245,23 +269,27 @@ impl PostgresServer {
         )
     }
 
-    fn tell(&mut self, command: &str, answer: &str) {
-        let commands = self.commands.as_mut().unwrap();
-        writeln!(commands, "{command}").unwrap();
-        commands.flush().unwrap();
-        let mut line = String::new();
-        self.answers.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), answer);
+    /// Runs `command` on a blocking thread, so that the runtime (and the requests it
+    /// serves meanwhile) does not wait for the server's shutdown or start.
+    async fn tell(&mut self, command: &'static str, answer: &'static str) {
+        let mut control = self.control.take().unwrap();
+        let control = tokio::task::spawn_blocking(move || {
+            control.tell(command, answer);
+            control
+        })
+        .await
+        .unwrap();
+        self.control = Some(control);
     }
 
     /// Stops the server (fast shutdown: connections are cut), keeping its data.
     pub async fn stop(&mut self) {
-        self.tell("stop", "stopped");
+        self.tell("stop", "stopped").await;
     }
 
     /// Starts the stopped server again on the same port and waits until it is ready.
     pub async fn restart(mut self) -> Self {
-        self.tell("start", "started");
+        self.tell("start", "started").await;
         self.ready().await
     }
 }
@@ -269,20 +297,17 @@ impl PostgresServer {
 impl Drop for PostgresServer {
     fn drop(&mut self) {
         // End of input: the watchdog stops the server and removes its directory.
-        drop(self.commands.take());
+        drop(self.control.take());
         let _ = self.watchdog.wait();
     }
 }
 
-/// One connection, for the harness itself.
+/// One connection to a server that is up, for the harness itself.
 async fn connect(url: &str) -> sqlx::PgConnection {
     use sqlx::Connection as _;
-    loop {
-        match sqlx::PgConnection::connect(url).await {
-            Ok(connection) => return connection,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+    sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to the test PostgreSQL: {error}"))
 }
 
 /// The server shared by the tests of this test binary, started by the first that asks. It

@@ -358,6 +358,41 @@ mod migrate {
     }
 
     #[tokio::test]
+    async fn migrate_needs_no_rights_to_create_tables_when_they_are_up_to_date() {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let owner = PostgresStore::builder()
+            .schema(&schema)
+            .connect(database.url())
+            .await
+            .unwrap();
+        owner.migrate().await.unwrap();
+        // The app's role may read and write rows, nothing more.
+        let role = format!("{schema}_app");
+        let mut db = psql(database.url()).await;
+        for statement in [
+            format!("CREATE ROLE {role} LOGIN"),
+            format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+            ),
+        ] {
+            sqlx::query(&statement).execute(&mut db).await.unwrap();
+        }
+        let url = database.url().replace("postgres@", &format!("{role}@"));
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .connect(&url)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let app = serve(store, |layer| layer).await;
+        app.visit().await;
+        let body = app.get("/read").await.text().await.unwrap();
+        assert!(body.starts_with("visits: 1 "), "{body}");
+    }
+
+    #[tokio::test]
     async fn a_store_used_before_migrate_fails_with_a_503_not_a_panic() {
         let database = shared().await;
         let schema = database.fresh_schema().await;

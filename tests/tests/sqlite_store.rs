@@ -200,10 +200,19 @@ mod contention {
 
     use super::support::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // One runtime thread, so that the log capture (per thread) hears every handler; the
+    // writes still contend, each pooled connection being a thread of its own in sqlx.
+    #[tokio::test]
     async fn concurrent_writers_never_see_database_is_locked() {
         let (logs, _capturing) = logs::capture();
-        let (_dir, store) = super::store().await;
+        let dir = integration_tests::temp::TempDir::new("sqlite");
+        // A long query timeout: this counts failures, not how fast a loaded machine is.
+        let store = SqliteStore::builder()
+            .query_timeout(std::time::Duration::from_secs(60))
+            .connect(&dir.sqlite_url("sessions.db"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
         let app = serve(store, |layer| layer).await;
         let url = app.http.url("/visit");
         // 32 browsers, each writing its own session 20 times, all at once: every write
@@ -233,7 +242,7 @@ mod contention {
         }
         let logged = logs.take();
         assert!(!logged.contains("locked"), "{logged}");
-        let _ = SqliteStore::builder();
+        assert!(!logged.contains("ERROR"), "{logged}");
     }
 
     #[tokio::test]
@@ -262,6 +271,84 @@ mod contention {
         assert_eq!(versions, [1]);
         let app = serve(stores.pop().unwrap(), |layer| layer).await;
         app.visit().await;
+    }
+}
+
+mod in_memory {
+    //! `sqlite::memory:`: a database that lives as long as the store.
+
+    use session_runtime::SqliteStore;
+
+    use super::support::*;
+
+    #[tokio::test]
+    async fn an_in_memory_database_serves_sessions() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let app = serve(store, |layer| layer).await;
+        app.visit().await;
+        app.get("/visit").await;
+        let body = app.get("/read").await.text().await.unwrap();
+        assert!(body.starts_with("visits: 2 "), "{body}");
+    }
+}
+
+mod garbage {
+    //! Rows this store did not write, including values of the wrong type (SQLite keeps
+    //! any value in any column).
+
+    use integration_tests::logs;
+    use integration_tests::server::bare_client;
+    use integration_tests::temp::TempDir;
+    use session_runtime::SqliteStore;
+
+    use super::support::*;
+
+    #[tokio::test]
+    async fn a_garbage_row_gives_a_fresh_session_and_a_warning() {
+        let (logs, _capturing) = logs::capture();
+        let dir = TempDir::new("sqlite");
+        let url = dir.sqlite_url("sessions.db");
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let app = serve(store, |layer| layer).await;
+        let mut db = sqlite(&url).await;
+        let garbage = [
+            "version = -1",
+            "created_ms = 'yesterday'",
+            "expires_ms = 'x'",
+            "fields = '[1, 2]'",
+            "fields = X'00FF'",
+            "fields = '{\"visits\": 5}'",
+            "fields = '{\"visits\": \"not base64!\"}'",
+        ];
+        for change in garbage {
+            let id = app.visit().await;
+            let updated = sqlx::query(&format!("UPDATE http_sessions SET {change} WHERE id = ?1"))
+                .bind(id.digest().as_bytes().as_slice())
+                .execute(&mut db)
+                .await
+                .unwrap();
+            assert_eq!(updated.rows_affected(), 1, "{change}");
+            logs.take();
+            let response = bare_client()
+                .get(app.http.url("/read"))
+                .header("cookie", format!("session={}", id.expose_token()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{change}");
+            let body = response.text().await.unwrap();
+            assert!(
+                body.contains("visits: 0 user: guest new: true"),
+                "{change}: {body}"
+            );
+            let logged = logs.take();
+            assert!(
+                logged.contains("WARN") && logged.contains("garbage"),
+                "{change}: no warning in {logged:?}"
+            );
+        }
     }
 }
 

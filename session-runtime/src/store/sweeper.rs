@@ -23,9 +23,12 @@ pub(crate) struct Sweeper {
 }
 
 impl Sweeper {
+    /// A sweeper that runs every `interval`, clamped to between a millisecond and a year
+    /// (Tokio's interval refuses zero, and overflows near `Duration::MAX`).
     pub(crate) fn new(interval: Duration) -> Self {
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
         Self {
-            interval,
+            interval: interval.clamp(Duration::from_millis(1), YEAR),
             task: OnceLock::new(),
         }
     }

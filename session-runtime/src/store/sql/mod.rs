@@ -39,6 +39,23 @@ pub(crate) const DEFAULT_TABLE: &str = "http_sessions";
 pub(crate) const SWEEP_BATCH: i64 = 1_000;
 pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest query timeout taken as given: longer ones are cut to it (a timer that long is
+/// "never", and sqlx's deadlines overflow near `Duration::MAX`).
+const MAX_QUERY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+impl SqlOptions {
+    /// The query timeout, within bounds.
+    pub(crate) fn query_timeout(&self) -> Duration {
+        self.query_timeout
+            .clamp(Duration::from_millis(1), MAX_QUERY_TIMEOUT)
+    }
+
+    /// How long the pool may take to hand out a connection: the query timeout, but at least
+    /// a second, so that a start-up with a short query timeout still gets to connect.
+    pub(crate) fn acquire_timeout(&self) -> Duration {
+        self.query_timeout().max(Duration::from_secs(1))
+    }
+}
 
 /// The settings both SQL stores have.
 #[derive(Clone)]
@@ -70,8 +87,9 @@ pub enum SqlConnectError {
     /// The database URL did not parse.
     #[error("invalid database URL")]
     InvalidUrl(#[source] sqlx::Error),
-    /// No database answered (or it refused the connection) at the given address.
-    #[error("cannot reach the database at {address}")]
+    /// Connecting to the database at the given address failed: nothing answered, or it
+    /// refused the connection (wrong password, unknown database, ..): the source says which.
+    #[error("cannot connect to the database at {address}")]
     Unreachable {
         /// Where the store tried to connect (host and port, or the file; never a password).
         address: String,
@@ -165,9 +183,20 @@ impl Row {
 }
 
 /// A row that did not hold a session this store wrote is no session: the visitor gets a
-/// fresh one, and the log says why.
-pub(crate) fn loaded_or_warn(row: Option<Row>, store: &'static str) -> Option<Loaded> {
-    match row?.into_loaded() {
+/// fresh one, and the log says why. `row` is what decoding the selected columns gave: a
+/// column of the wrong type (SQLite keeps any value in any column) is garbage too.
+pub(crate) fn loaded_or_warn(
+    row: Option<Result<Row, sqlx::Error>>,
+    store: &'static str,
+) -> Option<Loaded> {
+    let row = match row? {
+        Ok(row) => row,
+        Err(error) => {
+            tracing::warn!(store, %error, "a session row is garbage (a column does not decode); treated as no session");
+            return None;
+        }
+    };
+    match row.into_loaded() {
         Ok(loaded) => Some(loaded),
         Err(why) => {
             tracing::warn!(
@@ -220,11 +249,12 @@ macro_rules! sql_store {
                 self.inner.sweeper.ensure(|| Arc::downgrade(&self.inner));
             }
 
+            /// The row `query` selects, decoded (or why it does not decode).
             async fn optional(
                 &self,
                 operation: &'static str,
                 query: QueryFor<'_>,
-            ) -> Result<Option<Row>, StoreError> {
+            ) -> Result<Option<Result<Row, sqlx::Error>>, StoreError> {
                 let row = bounded(
                     self.inner.timeout,
                     STORE,
@@ -232,9 +262,7 @@ macro_rules! sql_store {
                     query.fetch_optional(&self.inner.pool),
                 )
                 .await?;
-                row.map(|row| row_of(&row, 0))
-                    .transpose()
-                    .map_err(|error| failed(STORE, operation, error))
+                Ok(row.map(|row| row_of(&row, 0)))
             }
 
             async fn affected(
@@ -297,7 +325,7 @@ macro_rules! sql_store {
                         .filter_map(|row| {
                             let id: Vec<u8> = row.try_get(0).ok()?;
                             let digest = SessionDigest::from_bytes(id.try_into().ok()?);
-                            let loaded = loaded_or_warn(row_of(row, 1).ok(), STORE)?;
+                            let loaded = loaded_or_warn(Some(row_of(row, 1)), STORE)?;
                             Some(Removed {
                                 digest,
                                 record: loaded.record,

@@ -22,6 +22,9 @@ use crate::store::{
 };
 
 const STORE: &str = "postgres";
+/// A pooled connection idle for longer is pinged before use (see
+/// [`PostgresStoreBuilder::connect`]).
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// Sessions in PostgreSQL, shared by every process of the app and kept across restarts.
 ///
@@ -125,7 +128,6 @@ struct Statements {
     table: String,
     migrations: String,
     schema: Option<String>,
-    lock_key: i64,
     load: String,
     create: String,
     save: String,
@@ -152,6 +154,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     ],
 )];
 
+/// The advisory lock `migrate` holds: one for every table and schema this crate migrates,
+/// so that creating a schema shared by two tables is serialized too ("sessionr" in ASCII).
+const MIGRATE_LOCK: i64 = 0x7365_7373_696f_6e72;
+
 const LIVE: &str = "(expires_ms IS NULL OR expires_ms > $2)";
 const COLUMNS: &str = "version, created_ms, expires_ms, absolute_ms, fields::text";
 
@@ -163,12 +169,6 @@ impl Statements {
         };
         let t = qualify(table);
         let migrations = qualify(&format!("{table}_migrations"));
-        let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
-            <sha2::Sha256 as sha2::Digest>::new(),
-            format!("session-runtime migrate {t}"),
-        ));
-        let mut lock = [0u8; 8];
-        lock.copy_from_slice(&digest[..8]);
         Self {
             load: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 AND {LIVE}"),
             create: format!(
@@ -198,7 +198,6 @@ impl Statements {
             table: t,
             migrations,
             schema: schema.map(|schema| format!("\"{schema}\"")),
-            lock_key: i64::from_be_bytes(lock),
         }
     }
 
@@ -253,19 +252,34 @@ impl PostgresStoreBuilder {
     }
 
     /// Connects to `url` (`postgres://user:password@host:port/database?options`) with a
-    /// pool of up to 10 connections that are not pinged before use.
+    /// pool of up to 10 connections. Connections in use are not pinged before each
+    /// operation (that would be a second round trip); one idle for more than a second is,
+    /// so that connections a server restart broke are replaced, not handed to a request.
+    /// The server's `statement_timeout` is set to the query timeout, so that a statement the
+    /// store gave up on is rolled back by the server instead of applied late.
     ///
     /// # Errors
-    /// An invalid table or schema name, an invalid URL, or no server answering (the error
-    /// names the host and port, never the password).
+    /// An invalid table or schema name, an invalid URL, or no connection (nothing answers,
+    /// or the server refuses: the error names the host and port, never the password).
     pub async fn connect(self, url: &str) -> Result<PostgresStore, SqlConnectError> {
         self.check_names()?;
-        let options = PgConnectOptions::from_str(url).map_err(SqlConnectError::InvalidUrl)?;
+        let timeout_ms = self.options.query_timeout().as_millis().to_string();
+        let options = PgConnectOptions::from_str(url)
+            .map_err(SqlConnectError::InvalidUrl)?
+            .options([("statement_timeout", timeout_ms)]);
         let address = format!("{}:{}", options.get_host(), options.get_port());
         let pool = PgPoolOptions::new()
             .max_connections(10)
-            .acquire_timeout(self.options.query_timeout.max(Duration::from_secs(1)))
+            .acquire_timeout(self.options.acquire_timeout())
             .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|source| SqlConnectError::Unreachable { address, source })?;
@@ -283,7 +297,7 @@ impl PostgresStoreBuilder {
             inner: Arc::new(Inner {
                 pool,
                 sql: Statements::new(self.schema.as_deref(), &self.options.table),
-                timeout: self.options.query_timeout,
+                timeout: self.options.query_timeout(),
                 clock: self.options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(self.options.sweep_interval),
@@ -331,7 +345,7 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 sql: Statements::new(None, &options.table),
-                timeout: options.query_timeout,
+                timeout: options.query_timeout(),
                 clock: options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(options.sweep_interval),
@@ -350,14 +364,37 @@ impl PostgresStore {
     /// lock, and applies only the versions not yet recorded in `<table>_migrations`. A
     /// database migrated by a newer version of this crate is left as it is.
     ///
+    /// When the tables are up to date it only reads `<table>_migrations`, so an app whose
+    /// role may only read and write rows (`USAGE` on the schema, `SELECT, INSERT, UPDATE,
+    /// DELETE` on both tables) can call it at every start; creating or upgrading needs the
+    /// right to create tables (and the schema, if it does not exist).
+    ///
     /// # Errors
     /// The database refused a statement (for example, the user may not create tables).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let sql = &self.inner.sql;
+        let latest = MIGRATIONS.last().map_or(0, |(version, _)| *version);
         let run = async {
+            let recorded: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+                .bind(&sql.migrations)
+                .fetch_one(&self.inner.pool)
+                .await?;
+            if recorded.is_some() {
+                let applied: Option<i64> =
+                    sqlx::query_scalar(&format!("SELECT max(version) FROM {}", sql.migrations))
+                        .fetch_one(&self.inner.pool)
+                        .await?;
+                if applied.is_some_and(|applied| applied >= latest) {
+                    return Ok(());
+                }
+            }
             let mut tx = self.inner.pool.begin().await?;
+            // Waiting for another instance's migration is not a slow query.
+            sqlx::query("SET LOCAL statement_timeout = 0")
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(sql.lock_key)
+                .bind(MIGRATE_LOCK)
                 .execute(&mut *tx)
                 .await?;
             if let Some(schema) = &sql.schema {

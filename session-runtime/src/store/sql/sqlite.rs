@@ -25,9 +25,9 @@ use crate::store::{
 };
 
 const STORE: &str = "sqlite";
-/// How long a connection waits for another's write to finish before failing with "database
-/// is locked"; longer than any operation may take (the query timeout cuts first).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts at opening a new file in WAL mode: switching a file to WAL takes a lock the
+/// busy timeout does not wait for, so processes opening a new file at once may be refused.
+const WAL_ATTEMPTS: u32 = 50;
 
 /// Sessions in a SQLite file: embedded (no server to run), persistent across restarts of
 /// the app, for one machine.
@@ -74,10 +74,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// **Concurrency.** [`connect`](Self::connect) opens the file in WAL mode (readers never
 /// wait for the writer) with `synchronous = NORMAL` (durable across an app crash; a power
-/// loss may lose the last commits) and a busy timeout of 30 seconds, so that concurrent
-/// writes queue behind each other instead of failing with "database is locked". Each
-/// statement that writes takes the write lock when it starts, so a transaction never has
-/// to upgrade a read lock (the case where SQLite gives up at once).
+/// loss may lose the last commits) and a busy timeout equal to the query timeout, so that
+/// concurrent writes queue behind each other instead of failing with "database is locked".
+/// Each statement that writes takes the write lock when it starts, so a transaction never
+/// has to upgrade a read lock (the case where SQLite gives up at once). Processes opening a
+/// new file at once are safe too: the switch to WAL, which needs a lock the busy timeout
+/// does not wait for, is retried.
 ///
 /// # Expiry and faults
 ///
@@ -216,8 +218,10 @@ impl SqliteStoreBuilder {
     }
 
     /// Opens the database at `url` (`sqlite://path/to/file.db`, or `sqlite::memory:` for
-    /// a database that lives as long as the pool), creating the file if it does not exist,
-    /// in WAL mode, with a pool of up to 8 connections.
+    /// a database that lives as long as the store), creating the file if it does not
+    /// exist, in WAL mode, with a pool of up to 8 connections that are kept open. A write
+    /// waits for another's at most the query timeout (SQLite's busy timeout), so a write
+    /// the store gave up on is not applied much later.
     ///
     /// # Errors
     /// An invalid table name, an invalid URL, or a file that cannot be opened.
@@ -228,15 +232,39 @@ impl SqliteStoreBuilder {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(self.options.query_timeout());
         let address = options.get_filename().display().to_string();
+        let unreachable = |source| SqlConnectError::Unreachable {
+            address: address.clone(),
+            source,
+        };
+        // The switch to WAL first, on one connection, retried while another process holds
+        // the lock it needs; the pool's connections then find the file in WAL mode already.
+        let mut attempt = 0;
+        loop {
+            match <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options).await {
+                Ok(connection) => {
+                    let _ = sqlx::Connection::close(connection).await;
+                    break;
+                }
+                Err(error) if attempt < WAL_ATTEMPTS && is_busy(&error) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => return Err(unreachable(error)),
+            }
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(self.options.query_timeout.max(Duration::from_secs(1)))
+            // Kept open: an in-memory database lives as long as a connection to it.
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(self.options.acquire_timeout())
             .test_before_acquire(false)
             .connect_with(options)
             .await
-            .map_err(|source| SqlConnectError::Unreachable { address, source })?;
+            .map_err(unreachable)?;
         self.build(pool)
     }
 
@@ -252,7 +280,7 @@ impl SqliteStoreBuilder {
             inner: Arc::new(Inner {
                 pool,
                 sql: Statements::new(&self.options.table),
-                timeout: self.options.query_timeout,
+                timeout: self.options.query_timeout(),
                 clock: self.options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(self.options.sweep_interval),
@@ -292,7 +320,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 pool,
                 sql: Statements::new(&options.table),
-                timeout: options.query_timeout,
+                timeout: options.query_timeout(),
                 clock: options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(options.sweep_interval),
@@ -317,11 +345,9 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let sql = &self.inner.sql;
         let run = async {
-            let mut connection = self.inner.pool.acquire().await?;
-            sqlx::query("BEGIN IMMEDIATE")
-                .execute(&mut *connection)
-                .await?;
-            let applied = async {
+            // Rolled back if this future is dropped or a statement fails.
+            let mut connection = self.inner.pool.begin_with("BEGIN IMMEDIATE").await?;
+            {
                 sqlx::query(&format!(
                     "CREATE TABLE IF NOT EXISTS {} (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
                     sql.migrations()
@@ -350,17 +376,8 @@ impl SqliteStore {
                     .execute(&mut *connection)
                     .await?;
                 }
-                Ok::<(), sqlx::Error>(())
             }
-            .await;
-            let end = if applied.is_ok() {
-                "COMMIT"
-            } else {
-                "ROLLBACK"
-            };
-            let ended = sqlx::query(end).execute(&mut *connection).await;
-            applied?;
-            ended.map(|_| ())
+            connection.commit().await
         };
         run.await.map_err(|error| failed(STORE, "migrate", error))
     }
@@ -373,6 +390,11 @@ impl SqliteStore {
     pub async fn sweep(&self) -> Result<usize, StoreError> {
         self.inner.sweep().await
     }
+}
+
+/// Whether SQLite said "database is locked" (`SQLITE_BUSY`, code 5).
+fn is_busy(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(error) if error.code().as_deref() == Some("5"))
 }
 
 super::sql_store!(
