@@ -141,6 +141,7 @@ mod extract;
 pub mod layer;
 mod plan;
 mod rejection;
+mod sessions;
 mod slot;
 mod transport;
 
@@ -154,9 +155,11 @@ pub use config::{SameSite, SessionLayer};
 pub use cookie_store::{
     generate_secret, CookieStore, Key, KeyError, KeyRing, MAX_COOKIE_BYTES, MIN_KEY_BYTES,
 };
+pub use error::{LoadError, SaveError};
 pub use id::{RandomnessError, SessionId};
 pub use rejection::SessionRejection;
-pub use schema::{ChangeSet, Databag, DatabagHandle, Field, Tracked};
+pub use schema::{ChangeSet, Databag, DatabagHandle, Field, Internal, Tracked, RESERVED_PREFIX};
+pub use sessions::Sessions;
 pub use store::memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisConnectError, RedisStore};
