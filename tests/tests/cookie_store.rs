@@ -413,3 +413,20 @@ async fn each_replayed_logout_runs_on_deleted_with_the_cookie_store() {
     }
     assert_eq!(*deleted.lock().unwrap(), 3);
 }
+
+mod session_api {
+    use integration_tests::session_api::Kind;
+    use session_runtime::{CookieStore, Key};
+
+    integration_tests::session_api_suite!(Kind::ClientSide, async {
+        CookieStore::new(Key::generate().unwrap())
+    });
+
+    #[tokio::test]
+    async fn sessions_of_a_cookie_store_cannot_be_loaded_by_id() {
+        integration_tests::session_api::sessions_of_a_cookie_store_cannot_be_loaded_by_id(
+            CookieStore::new(Key::generate().unwrap()),
+        )
+        .await;
+    }
+}
