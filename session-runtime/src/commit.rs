@@ -206,6 +206,10 @@ fn saved_state<T: Databag>(
             };
             stored(id, meta)
         }
+        // A dead token forgotten: the session is still new, under its id.
+        Plan::Destroy { .. } if !before.intent.is_destroy() => {
+            SessionState::new(before.id.clone(), before.expires_ms, ClientToken::None)
+        }
         Plan::Destroy { .. } => {
             let id = match &before.intent {
                 Intent::Destroy { to: Some(to) } => to.clone(),

@@ -290,14 +290,6 @@ impl<T: Databag> SessionLayer<T> {
         self
     }
 
-    /// A handle on this layer's sessions for code outside a request (background jobs, admin
-    /// tools): load a session by id, change it with the same setters, and save it with the
-    /// same guarantees as the commit after a handler. See [`Sessions`](crate::Sessions).
-    #[must_use]
-    pub fn sessions(&self) -> crate::sessions::Sessions<T> {
-        crate::sessions::Sessions::new(Arc::new(self.config.clone()))
-    }
-
     /// Bound on the store work of each request phase (default 3 seconds): loading the
     /// session, and committing it (all the operations of one commit share this deadline).
     /// Past it the request gets a 503.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::backend::BoxFuture;
 use crate::commit::{Outlet, Pending};
-use crate::config::Config;
+use crate::config::{Config, SessionLayer};
 use crate::error::{LoadError, SaveError};
 use crate::extract::{load_one, Seen};
 use crate::handle::{Core, FromCore, ReturnTo, Returned, SessionState};
@@ -69,11 +69,19 @@ impl<T> std::fmt::Debug for Sessions<T> {
     }
 }
 
-impl<T: Databag> Sessions<T> {
-    pub(crate) fn new(config: Arc<Config<T>>) -> Self {
-        Self { config }
+impl<T: Databag> SessionLayer<T> {
+    /// A handle on this layer's sessions for code outside a request (background jobs, admin
+    /// tools): load a session by id, change it with the same setters, and save it with the
+    /// same guarantees as the commit after a handler. See [`Sessions`].
+    #[must_use]
+    pub fn sessions(&self) -> Sessions<T> {
+        Sessions {
+            config: Arc::new(self.config().clone()),
+        }
     }
+}
 
+impl<T: Databag> Sessions<T> {
     /// The session stored under `id`, or `None` when there is none, or it expired (under
     /// the layer's current timeouts and its own settings) or does not decode. One store
     /// read, bounded by the layer's store timeout.

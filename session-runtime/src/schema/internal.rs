@@ -21,6 +21,10 @@ pub(crate) mod keys {
     pub(crate) const END: &str = "__end";
 }
 
+/// At most this many internal entries are kept from a loaded record (the runtime knows a
+/// handful): a hostile record with thousands of `__` keys costs no more than this.
+const MAX_ENTRIES: usize = 64;
+
 /// MessagePack `nil`: the encoding of an unset internal field.
 const NIL: u8 = 0xc0;
 
@@ -53,10 +57,13 @@ impl Internal {
         }
     }
 
-    /// Adds an entry as loaded from a record (not marked changed).
+    /// Adds an entry as loaded from a record (not marked changed). Entries past
+    /// [`MAX_ENTRIES`] are ignored.
     pub(crate) fn insert_loaded(&mut self, key: &str, value: &[u8]) {
+        let full = self.entries.len() >= MAX_ENTRIES;
         match self.entries.iter_mut().find(|entry| entry.key == key) {
             Some(entry) => entry.value = value.to_vec(),
+            None if full => {}
             None => self.entries.push(Entry {
                 key: key.to_owned(),
                 value: value.to_vec(),
@@ -183,6 +190,15 @@ mod tests {
             internal.present().collect::<Vec<_>>(),
             [("__from_a_newer_deploy", &[1u8][..])]
         );
+    }
+
+    #[test]
+    fn a_record_with_thousands_of_internal_keys_keeps_a_bounded_number() {
+        let mut internal = Internal::new();
+        for index in 0..10_000 {
+            internal.insert_loaded(&format!("__k{index}"), &[1]);
+        }
+        assert_eq!(internal.present().count(), MAX_ENTRIES);
     }
 
     #[test]
