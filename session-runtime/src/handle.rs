@@ -3,7 +3,9 @@
 //! gives both back to the layer when the handler drops the handle.
 //!
 //! Nothing here knows about stores, cookies or HTTP: the layer hands a core a way back
-//! ([`ReturnTo`]) and reads the [`SessionState`] when the request commits.
+//! ([`ReturnTo`]: where it goes when dropped, and how `save()` commits early) and reads the
+//! [`SessionState`] when the request commits. The remember-me choice and a fixed end are
+//! kept in the tracked data's internal fields, so they are stored with the session.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
