@@ -5,6 +5,10 @@ use std::collections::HashMap;
 use crate::ast::Container;
 use crate::ctxt::Ctxt;
 
+/// Wire keys starting with this belong to the runtime's internal fields
+/// (equal to `session_runtime::RESERVED_PREFIX`; the ui-test `reserved-wire-key` pins it).
+const RESERVED_PREFIX: &str = "__";
+
 /// Reports every problem found; the schema version to use (1 when it is absent or invalid).
 pub(crate) fn check(cx: &Ctxt, container: &Container<'_>) -> u32 {
     check_generics(cx, container);
@@ -72,6 +76,18 @@ fn check_fields(cx: &Ctxt, container: &Container<'_>) {
         if key.is_empty() {
             if let Some(rename) = attrs.rename.get() {
                 cx.error_spanned_by(rename, "a wire key cannot be empty");
+            }
+            continue;
+        }
+        if key.starts_with(RESERVED_PREFIX) {
+            let message = format!(
+                "wire key `{key}` starts with `{RESERVED_PREFIX}`, which is reserved for the \
+                 session runtime's internal fields (remember-me, a fixed end time); give the \
+                 field another key with `#[databag(rename = \"..\")]`"
+            );
+            match attrs.rename.get() {
+                Some(rename) => cx.error_spanned_by(rename, message),
+                None => cx.error_spanned_by(field.ident, message),
             }
             continue;
         }

@@ -203,13 +203,15 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
 
             /// Gives the session a new id when the request commits; the old id stops
             /// working. Call it when privileges change (login), against session fixation.
+            /// A new session the handler writes nothing to is still not stored.
             #[inline]
             pub fn renew(&mut self) {
                 #rt::Core::renew(&mut self.__core)
             }
 
             /// Ends the session when the request commits: the record is deleted and the
-            /// client told to forget its token. Later writes in this request are not saved.
+            /// client told to forget its token. The handle then reads defaults; writes
+            /// after `destroy()` start a fresh session (new id, new creation time).
             #[inline]
             pub fn destroy(&mut self) {
                 #rt::Core::destroy(&mut self.__core)
@@ -226,6 +228,43 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
             #[must_use]
             pub fn expires_at(&self) -> ::core::option::Option<::std::time::SystemTime> {
                 #rt::Core::expires_at(&self.__core)
+            }
+
+            /// Remember me: `Some(duration)` keeps the session `duration` since its last
+            /// use, with a persistent cookie; `None` goes back to a browser-session cookie
+            /// and the layer's idle timeout. See `DatabagHandle::remember_for`.
+            #[inline]
+            pub fn remember_for(&mut self, duration: ::core::option::Option<::core::time::Duration>) {
+                #rt::Core::remember_for(&mut self.__core, duration)
+            }
+
+            /// The remember-me duration chosen for this session, if any.
+            #[inline]
+            #[must_use]
+            pub fn remembered_for(&self) -> ::core::option::Option<::core::time::Duration> {
+                #rt::Core::remembered_for(&self.__core)
+            }
+
+            /// A fixed end for this session (a wall-clock deadline), or `None` for none.
+            /// See `DatabagHandle::end_at`.
+            #[inline]
+            pub fn end_at(&mut self, at: ::core::option::Option<::std::time::SystemTime>) {
+                #rt::Core::end_at(&mut self.__core, at)
+            }
+
+            /// The fixed end chosen for this session, if any.
+            #[inline]
+            #[must_use]
+            pub fn ends_at(&self) -> ::core::option::Option<::std::time::SystemTime> {
+                #rt::Core::ends_at(&self.__core)
+            }
+
+            /// Persists what changed so far, now (see `DatabagHandle::save`).
+            ///
+            /// # Errors
+            /// See `SaveError`; after an error the handle still holds its unsaved changes.
+            pub async fn save(&mut self) -> ::core::result::Result<(), #rt::SaveError> {
+                #rt::Core::save(&mut self.__core).await
             }
 
             #(#accessors)*
@@ -316,6 +355,24 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
                 }
                 fn expires_at(&self) -> ::core::option::Option<::std::time::SystemTime> {
                     #rt::Core::expires_at(&self.__core)
+                }
+                fn remember_for(&mut self, duration: ::core::option::Option<::core::time::Duration>) {
+                    #rt::Core::remember_for(&mut self.__core, duration)
+                }
+                fn remembered_for(&self) -> ::core::option::Option<::core::time::Duration> {
+                    #rt::Core::remembered_for(&self.__core)
+                }
+                fn end_at(&mut self, at: ::core::option::Option<::std::time::SystemTime>) {
+                    #rt::Core::end_at(&mut self.__core, at)
+                }
+                fn ends_at(&self) -> ::core::option::Option<::std::time::SystemTime> {
+                    #rt::Core::ends_at(&self.__core)
+                }
+                fn save(
+                    &mut self,
+                ) -> impl ::core::future::Future<Output = ::core::result::Result<(), #rt::SaveError>>
+                       + ::core::marker::Send {
+                    #rt::Core::save(&mut self.__core)
                 }
             }
 

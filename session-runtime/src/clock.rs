@@ -74,3 +74,8 @@ pub(crate) fn system_time(ms: u64) -> Option<SystemTime> {
 pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+/// Milliseconds since the epoch of a `SystemTime`; 0 before the epoch, saturating.
+pub(crate) fn epoch_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, millis)
+}

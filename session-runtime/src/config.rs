@@ -9,8 +9,8 @@ use http::HeaderName;
 use crate::backend::{Backend, SessionBackend};
 use crate::clock::{Clock, SystemClock};
 use crate::id::SessionDigest;
-use crate::plan::Timeouts;
-use crate::schema::Databag;
+use crate::plan::{Lifetime, RememberPolicy, Timeouts};
+use crate::schema::{keys, Databag, Tracked};
 use crate::store::RemovalListener;
 use crate::transport::{CookieConfig, Transport};
 
@@ -21,6 +21,9 @@ pub(crate) type Hook<T> = Arc<dyn Fn(&SessionDigest, &T) + Send + Sync>;
 
 /// Default idle timeout: a session unused for a day expires.
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Default cap on a remember-me duration: 400 days, the longest `Max-Age` browsers keep
+/// (RFC 6265bis caps it there; Chrome enforces it).
+const DEFAULT_MAX_REMEMBER: Duration = Duration::from_secs(400 * 24 * 3600);
 /// Default bound on the store work of loading, and of committing.
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -29,6 +32,7 @@ pub(crate) struct Config<T> {
     pub(crate) backend: Arc<dyn Backend<T>>,
     pub(crate) transport: Transport,
     pub(crate) timeouts: Timeouts,
+    pub(crate) remember: RememberPolicy,
     pub(crate) store_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) on_started: Option<Hook<T>>,
@@ -38,12 +42,31 @@ pub(crate) struct Config<T> {
     pub(crate) removals: Option<RemovalListener>,
 }
 
+impl<T: Databag> Config<T> {
+    /// The timeouts of one session: the layer's, with its remember-me choice and fixed end.
+    pub(crate) fn timeouts_for(&self, tracked: &Tracked<T>) -> Timeouts {
+        let internal = tracked.internal();
+        let lifetime = Lifetime {
+            remember_ms: internal.get_u64(keys::REMEMBER),
+            end_ms: internal.get_u64(keys::END),
+        };
+        self.timeouts.for_session(&self.remember, lifetime)
+    }
+
+    /// Whether the session's cookie persists across browser restarts (with `Max-Age`).
+    pub(crate) fn persists(&self, tracked: &Tracked<T>) -> bool {
+        let remembered = tracked.internal().get_u64(keys::REMEMBER).is_some();
+        self.transport.persists(remembered)
+    }
+}
+
 impl<T> Clone for Config<T> {
     fn clone(&self) -> Self {
         Self {
             backend: Arc::clone(&self.backend),
             transport: self.transport.clone(),
             timeouts: self.timeouts,
+            remember: self.remember,
             store_timeout: self.store_timeout,
             clock: Arc::clone(&self.clock),
             on_started: self.on_started.clone(),
@@ -132,6 +155,11 @@ impl<T: Databag> SessionLayer<T> {
                 timeouts: Timeouts {
                     idle: Some(DEFAULT_IDLE_TIMEOUT),
                     absolute: None,
+                    end_ms: None,
+                },
+                remember: RememberPolicy {
+                    max: DEFAULT_MAX_REMEMBER,
+                    absolute: None,
                 },
                 store_timeout: DEFAULT_STORE_TIMEOUT,
                 clock: Arc::new(SystemClock),
@@ -207,7 +235,8 @@ impl<T: Databag> SessionLayer<T> {
 
     /// Whether the cookie outlives the browser session (default `false`). A persistent
     /// cookie gets a `Max-Age` equal to the session's remaining lifetime, refreshed
-    /// whenever the session's deadline moves.
+    /// whenever the session's deadline moves. To choose per session (remember me), leave
+    /// this off and call `remember_for` in the handler (typically at login).
     pub fn persistent(self, persistent: bool) -> Self {
         self.cookie(|cookie| cookie.persistent = persistent)
     }
@@ -238,6 +267,26 @@ impl<T: Databag> SessionLayer<T> {
     /// none).
     pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
         self.config.timeouts.absolute = Some(timeout);
+        self
+    }
+
+    /// The longest a handler may ask to remember a session (`remember_for`); longer requests
+    /// are cut to it. Default: 400 days, the longest `Max-Age` browsers keep.
+    pub fn max_remember(mut self, max: Duration) -> Self {
+        self.config.remember.max = max;
+        self
+    }
+
+    /// The absolute timeout of remembered sessions (those whose handler called
+    /// `remember_for(Some(..))`), instead of the layer's [`absolute_timeout`](Self::absolute_timeout).
+    ///
+    /// Without it, the layer's absolute timeout caps remembered sessions too: an absolute
+    /// timeout bounds how long one login lasts, a policy of whoever runs the app, so a
+    /// handler cannot lift it by asking to be remembered; lifting it for remembered sessions
+    /// is this explicit, per-layer decision (say an 8-hour absolute timeout for ordinary
+    /// sessions and 30 days for "keep me signed in").
+    pub fn remembered_absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.config.remember.absolute = Some(timeout);
         self
     }
 

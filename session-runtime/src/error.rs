@@ -1,4 +1,4 @@
-//! Errors of encoding and decoding session records.
+//! Errors of encoding and decoding session records, of stores, and of explicit saves.
 
 /// A session value could not be encoded for storage.
 #[derive(Debug, thiserror::Error)]
@@ -93,4 +93,82 @@ pub enum DecodeError {
         /// The session data type.
         type_name: &'static str,
     },
+}
+
+/// A store operation failed (the store is down, too slow, or broken).
+///
+/// The layer answers such a request with an opaque `503 Service Unavailable` and logs the
+/// error; it never shows it to the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store did not answer within the layer's store timeout.
+    #[error("the session store did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The store's backend failed.
+    #[error("the session store failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store failed, described in words (for stores with no error type of their own).
+    #[error("the session store failed: {0}")]
+    Message(String),
+}
+
+impl StoreError {
+    /// Wraps a backend's error.
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(error))
+    }
+
+    /// An error described in words.
+    pub fn message(message: impl Into<String>) -> Self {
+        Self::Message(message.into())
+    }
+}
+
+/// Why `session.save()` failed. The session in the handle is unchanged by a failed save: the
+/// same changes are still pending, and the commit after the handler tries them again.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaveError {
+    /// The store failed or did not answer within the layer's store timeout.
+    #[error("the session store failed")]
+    Store(#[source] StoreError),
+    /// The session is no longer in the store: another request destroyed or renewed it, or
+    /// it expired. Nothing was written (a save never brings a session back).
+    #[error(
+        "the session ended meanwhile (destroyed, renewed or expired elsewhere); nothing was \
+         written"
+    )]
+    Ended,
+    /// The save would give the client a new token (a new session, a renewal, a reset after
+    /// `destroy()`, or any change with the cookie store, whose token is the session) but no
+    /// response can carry it any more: the response was already sent (a WebSocket after the
+    /// upgrade), or the session was loaded outside a request. Nothing was written. Save
+    /// before the response (before the upgrade) instead.
+    #[error(
+        "the save needs to send the client a new session token, and no response can carry it \
+         any more; nothing was written"
+    )]
+    TokenUndeliverable,
+    /// Anything else: a field that does not encode, a cookie over the size limit, no
+    /// randomness for a new id.
+    #[error("the session could not be saved")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Why `Sessions::load` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The store failed or did not answer within the layer's store timeout.
+    #[error("the session store failed")]
+    Store(#[source] StoreError),
+    /// The layer uses the cookie store: sessions live only in clients' cookies, so none can
+    /// be loaded by id.
+    #[error(
+        "the cookie store keeps no sessions on the server: none can be loaded by id (a \
+         cookie-store session can only be read and changed in a request that carries its \
+         cookie)"
+    )]
+    ClientSide,
 }

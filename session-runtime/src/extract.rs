@@ -7,12 +7,13 @@ use http::request::Parts;
 
 use crate::backend::{until, Answer, Found, Lookup};
 use crate::config::Config;
-use crate::handle::{ClientToken, Core, FromCore, SessionState};
+use crate::handle::{ClientToken, Core, FromCore, Returned, SessionState};
 use crate::id::SessionId;
 use crate::plan::{deadlines, earliest, tightened};
 use crate::rejection::SessionRejection;
 use crate::schema::{Databag, Tracked};
 use crate::slot::{CheckOut, Slot};
+use crate::store::StoreError;
 
 /// Extracts the session handle `H` for this request. Generated `FromRequestParts` impls
 /// call this.
@@ -24,13 +25,13 @@ pub async fn extract<H: FromCore>(parts: &mut Parts) -> Result<H, SessionRejecti
     let Some(slot) = parts.extensions.get::<Arc<Slot<H::Data>>>().cloned() else {
         return Err(SessionRejection::MissingLayer { type_name });
     };
-    let (tracked, state) = match slot.check_out() {
-        CheckOut::Again(returned) => (returned.tracked, returned.state),
+    let returned = match slot.check_out() {
+        CheckOut::Again(returned) => returned,
         CheckOut::Busy => return Err(SessionRejection::AlreadyExtracted { type_name }),
         CheckOut::Load => {
             let tokens = slot.config.transport.read_tokens(&parts.headers);
             match load(&slot.config, tokens).await {
-                Ok(found) => found,
+                Ok((tracked, state)) => Returned::new(tracked, state),
                 Err(rejection) => {
                     slot.release();
                     return Err(rejection);
@@ -38,7 +39,7 @@ pub async fn extract<H: FromCore>(parts: &mut Parts) -> Result<H, SessionRejecti
             }
         }
     };
-    Ok(H::from_core(Core::managed(tracked, state, slot)))
+    Ok(H::from_core(Core::resumed(returned, slot)))
 }
 
 /// The session the client's token names if it names a live, decodable session, else a
@@ -67,7 +68,11 @@ async fn load<T: Databag>(
         if client == ClientToken::Ambiguous {
             break;
         }
-        match load_one(config, token, now, deadline).await? {
+        let seen = load_one(config, token, now, deadline).await.map_err(|error| {
+            tracing::error!(%error, source = ?std::error::Error::source(&error), "session store failed to load a session");
+            SessionRejection::StoreUnavailable
+        })?;
+        match seen {
             Seen::Live(found, expires) => match &live {
                 None => live = Some((found, expires)),
                 // Two seals of one session (a cookie store whose path or domain changed):
@@ -105,7 +110,7 @@ async fn load<T: Databag>(
 }
 
 /// What one token names under the current timeouts.
-enum Seen<T> {
+pub(crate) enum Seen<T> {
     /// A live session, and when it expires under the current timeouts.
     Live(Found<T>, Option<u64>),
     /// Never usable again: malformed, or expired (under the current timeouts too).
@@ -114,27 +119,28 @@ enum Seen<T> {
     Unusable,
 }
 
-/// What one token names; a session found but expired under the current timeouts is dead.
-async fn load_one<T: Databag>(
+/// What one token names; a session found but expired under the current timeouts (its own:
+/// a remembered session's, capped by its fixed end) is dead. Also how sessions are loaded
+/// outside a request.
+pub(crate) async fn load_one<T: Databag>(
     config: &Config<T>,
     token: &str,
     now: u64,
     deadline: tokio::time::Instant,
-) -> Result<Seen<T>, SessionRejection> {
+) -> Result<Seen<T>, StoreError> {
     let loaded = match config.backend.load(token, config.transport.name(), now) {
         Answer::Now(loaded) => loaded,
         Answer::Later(load) => until(deadline, config.store_timeout, load).await,
     };
-    match loaded {
-        Ok(Lookup::Live(found)) => Ok(match tightened(&config.timeouts, &found.meta, now) {
-            Some(expires) => Seen::Live(found, expires),
-            None => Seen::Dead,
-        }),
-        Ok(Lookup::Dead) => Ok(Seen::Dead),
-        Ok(Lookup::Unusable) => Ok(Seen::Unusable),
-        Err(error) => {
-            tracing::error!(%error, source = ?std::error::Error::source(&error), "session store failed to load a session");
-            Err(SessionRejection::StoreUnavailable)
+    Ok(match loaded? {
+        Lookup::Live(found) => {
+            let timeouts = config.timeouts_for(&found.tracked);
+            match tightened(&timeouts, &found.meta, now) {
+                Some(expires) => Seen::Live(found, expires),
+                None => Seen::Dead,
+            }
         }
-    }
+        Lookup::Dead => Seen::Dead,
+        Lookup::Unusable => Seen::Unusable,
+    })
 }

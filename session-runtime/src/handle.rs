@@ -3,14 +3,18 @@
 //! gives both back to the layer when the handler drops the handle.
 //!
 //! Nothing here knows about stores, cookies or HTTP: the layer hands a core a way back
-//! ([`ReturnTo`]) and reads the [`SessionState`] when the request commits.
+//! ([`ReturnTo`]: where it goes when dropped, and how `save()` commits early) and reads the
+//! [`SessionState`] when the request commits. The remember-me choice and a fixed end are
+//! kept in the tracked data's internal fields, so they are stored with the session.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use crate::clock::system_time;
+use crate::backend::{BoxFuture, CommitError};
+use crate::clock::{epoch_ms, millis, system_time};
+use crate::error::SaveError;
 use crate::id::SessionId;
-use crate::schema::{Databag, DatabagHandle, Tracked};
+use crate::schema::{keys, Databag, DatabagHandle, Tracked};
 use crate::store::SessionMeta;
 
 /// What the client sent, for a session that is new in this request.
@@ -48,8 +52,15 @@ pub(crate) enum Intent {
     /// `renew()` was called; `None` if the random source failed then, and the commit draws
     /// one (and fails the request if it cannot).
     Renew { to: Option<SessionId> },
-    /// End the session at commit.
-    Destroy,
+    /// End the session at commit. Writes after `destroy()` start a fresh session under `to`
+    /// (drawn when `destroy()` was called, or by the commit), like Rails' `reset_session`.
+    Destroy { to: Option<SessionId> },
+}
+
+impl Intent {
+    pub(crate) fn is_destroy(&self) -> bool {
+        matches!(self, Self::Destroy { .. })
+    }
 }
 
 /// What is known about the session of one request, besides its data.
@@ -93,29 +104,57 @@ impl SessionState {
     /// The id the client holds after this request, as far as the handler can tell.
     fn current_id(&self) -> &SessionId {
         match &self.intent {
-            Intent::Renew { to: Some(to) } => to,
+            Intent::Renew { to: Some(to) } | Intent::Destroy { to: Some(to) } => to,
             _ => &self.id,
         }
     }
 }
 
-/// A handle's data and state once the handler is done with it.
+/// A handle's data and state: what the layer commits once the handler is done with it, and
+/// what an explicit save works on.
 pub(crate) struct Returned<T> {
     pub(crate) tracked: Tracked<T>,
     pub(crate) state: SessionState,
+    /// The data as it was when `destroy()` was called, for `on_deleted` (the handle itself
+    /// then reads defaults).
+    pub(crate) destroyed: Option<T>,
 }
 
-/// Where a managed core goes when its handle is dropped: the layer's per-request slot.
+impl<T: Databag> Returned<T> {
+    pub(crate) fn new(tracked: Tracked<T>, state: SessionState) -> Self {
+        Self {
+            tracked,
+            state,
+            destroyed: None,
+        }
+    }
+}
+
+/// Where a managed core goes: the layer's per-request slot, or (for a session loaded outside
+/// a request) a detached owner. Implemented by the request layer, which knows the backend.
 pub(crate) trait ReturnTo<T>: Send + Sync {
+    /// The handle was dropped.
     fn give_back(&self, returned: Returned<T>);
+
+    /// Persists what changed so far (`session.save()`), updating `session` to what is now
+    /// stored: its state, and a change set that is empty again.
+    fn save<'a>(&'a self, session: &'a mut Returned<T>) -> BoxFuture<'a, Result<(), SaveError>>;
+}
+
+impl From<CommitError> for SaveError {
+    fn from(error: CommitError) -> Self {
+        match error {
+            CommitError::Store(error) => Self::Store(error),
+            CommitError::Internal(error) => Self::Internal(error),
+        }
+    }
 }
 
 /// What a generated handle wraps: the tracked data, the session's state, and (inside a
 /// request) where the handle returns when dropped.
 pub struct Core<T: Databag> {
     // Always `Some` while the core is alive; taken only by `Drop` and `into_tracked`.
-    tracked: Option<Tracked<T>>,
-    state: SessionState,
+    parts: Option<Returned<T>>,
     back: Option<Arc<dyn ReturnTo<T>>>,
 }
 
@@ -125,47 +164,56 @@ impl<T: Databag> Core<T> {
     pub fn new(tracked: Tracked<T>) -> Self {
         let id = SessionId::generate().unwrap_or_else(|_| SessionId::from_bytes([0; 24]));
         Self {
-            tracked: Some(tracked),
-            state: SessionState::new(id, None, ClientToken::None),
+            parts: Some(Returned::new(
+                tracked,
+                SessionState::new(id, None, ClientToken::None),
+            )),
             back: None,
         }
     }
 
-    pub(crate) fn managed(
-        tracked: Tracked<T>,
-        state: SessionState,
-        back: Arc<dyn ReturnTo<T>>,
-    ) -> Self {
+    /// A managed core: a session loaded for this request, given back earlier in it (a
+    /// second extraction), or loaded outside a request.
+    pub(crate) fn resumed(parts: Returned<T>, back: Arc<dyn ReturnTo<T>>) -> Self {
         Self {
-            tracked: Some(tracked),
-            state,
+            parts: Some(parts),
             back: Some(back),
+        }
+    }
+
+    #[inline]
+    fn parts(&self) -> &Returned<T> {
+        match &self.parts {
+            Some(parts) => parts,
+            None => unreachable!("a session core is used after it was taken apart"),
+        }
+    }
+
+    #[inline]
+    fn parts_mut(&mut self) -> &mut Returned<T> {
+        match &mut self.parts {
+            Some(parts) => parts,
+            None => unreachable!("a session core is used after it was taken apart"),
         }
     }
 
     /// The tracked data.
     #[inline]
     pub fn tracked(&self) -> &Tracked<T> {
-        match &self.tracked {
-            Some(tracked) => tracked,
-            None => unreachable!("a session core is used after it was taken apart"),
-        }
+        &self.parts().tracked
     }
 
     /// The tracked data, mutably.
     #[inline]
     pub fn tracked_mut(&mut self) -> &mut Tracked<T> {
-        match &mut self.tracked {
-            Some(tracked) => tracked,
-            None => unreachable!("a session core is used after it was taken apart"),
-        }
+        &mut self.parts_mut().tracked
     }
 
     /// Unwraps the tracked data; nothing goes back to the layer.
     pub fn into_tracked(mut self) -> Tracked<T> {
         self.back = None;
-        match self.tracked.take() {
-            Some(tracked) => tracked,
+        match self.parts.take() {
+            Some(parts) => parts.tracked,
             None => unreachable!("a session core is used after it was taken apart"),
         }
     }
@@ -173,55 +221,102 @@ impl<T: Databag> Core<T> {
     /// See [`DatabagHandle::id`].
     #[inline]
     pub fn id(&self) -> &SessionId {
-        self.state.current_id()
+        self.parts().state.current_id()
     }
 
     /// See [`DatabagHandle::is_new`].
     #[inline]
     pub fn is_new(&self) -> bool {
-        matches!(self.state.origin, Origin::New { .. })
+        matches!(self.parts().state.origin, Origin::New { .. })
     }
 
     /// See [`DatabagHandle::expires_at`].
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.state.expires_ms.and_then(system_time)
+        self.parts().state.expires_ms.and_then(system_time)
     }
 
-    /// See [`DatabagHandle::renew`]. A destroyed session stays destroyed.
+    /// See [`DatabagHandle::renew`]. A destroyed session stays destroyed (writes after
+    /// `destroy()` already start a fresh session under a new id).
     pub fn renew(&mut self) {
-        if self.state.intent == Intent::Destroy {
+        let state = &mut self.parts_mut().state;
+        if state.intent.is_destroy() {
             return;
         }
-        let to = SessionId::generate()
-            .map_err(|error| tracing::error!(%error, "cannot draw a new session id now; the commit will try again"))
-            .ok();
-        self.state.intent = Intent::Renew { to };
+        state.intent = Intent::Renew { to: draw_id() };
     }
 
-    /// See [`DatabagHandle::destroy`].
+    /// See [`DatabagHandle::destroy`]. The data reads as defaults from here on; the data
+    /// as it was is kept for `on_deleted`.
     pub fn destroy(&mut self) {
-        self.state.intent = Intent::Destroy;
+        let parts = self.parts_mut();
+        let old = std::mem::take(&mut parts.tracked);
+        if !parts.state.intent.is_destroy() {
+            parts.state.intent = Intent::Destroy { to: draw_id() };
+            parts.destroyed = Some(old.into_inner());
+        }
     }
 
     /// See [`DatabagHandle::reset`].
     pub fn reset(&mut self) {
         let _ = self.tracked_mut().replace(T::defaults());
     }
+
+    /// See [`DatabagHandle::remember_for`].
+    pub fn remember_for(&mut self, duration: Option<Duration>) {
+        let ms = duration.map(millis).filter(|ms| *ms > 0);
+        self.tracked_mut()
+            .internal_mut()
+            .set_u64(keys::REMEMBER, ms);
+    }
+
+    /// See [`DatabagHandle::remembered_for`].
+    pub fn remembered_for(&self) -> Option<Duration> {
+        self.tracked()
+            .internal()
+            .get_u64(keys::REMEMBER)
+            .map(Duration::from_millis)
+    }
+
+    /// See [`DatabagHandle::end_at`].
+    pub fn end_at(&mut self, at: Option<SystemTime>) {
+        self.tracked_mut()
+            .internal_mut()
+            .set_u64(keys::END, at.map(epoch_ms));
+    }
+
+    /// See [`DatabagHandle::ends_at`].
+    pub fn ends_at(&self) -> Option<SystemTime> {
+        self.tracked()
+            .internal()
+            .get_u64(keys::END)
+            .and_then(system_time)
+    }
+
+    /// See [`DatabagHandle::save`].
+    ///
+    /// # Errors
+    /// See [`SaveError`].
+    pub async fn save(&mut self) -> Result<(), SaveError> {
+        // A handle no layer manages stores nothing, by definition.
+        let Some(back) = self.back.clone() else {
+            return Ok(());
+        };
+        back.save(self.parts_mut()).await
+    }
+}
+
+/// A fresh id, or `None` (logged) if the random source fails now: the commit draws again.
+fn draw_id() -> Option<SessionId> {
+    SessionId::generate()
+        .map_err(|error| tracing::error!(%error, "cannot draw a new session id now; the commit will try again"))
+        .ok()
 }
 
 impl<T: Databag> Drop for Core<T> {
     fn drop(&mut self) {
-        if let (Some(back), Some(tracked)) = (self.back.take(), self.tracked.take()) {
-            let state = std::mem::replace(&mut self.state, SessionState::placeholder());
-            back.give_back(Returned { tracked, state });
+        if let (Some(back), Some(parts)) = (self.back.take(), self.parts.take()) {
+            back.give_back(parts);
         }
-    }
-}
-
-impl SessionState {
-    /// What a dropped core leaves behind in place of its state (never read).
-    fn placeholder() -> Self {
-        Self::new(SessionId::from_bytes([0; 24]), None, ClientToken::None)
     }
 }
 

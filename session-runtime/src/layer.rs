@@ -118,16 +118,22 @@ where
         let Some(slot) = this.slot.take() else {
             return Poll::Ready(Ok(response));
         };
-        // Untouched session, or a 5xx from the handler: nothing to write.
-        let Some(returned) = slot.take_returned() else {
+        let (mut returned, pending) = slot.finish();
+        if returned.is_none() && pending.is_none() {
+            // Untouched session: nothing to write.
             return Poll::Ready(Ok(response));
-        };
+        }
         if response.status().is_server_error() {
-            return Poll::Ready(Ok(response));
+            // A 5xx from the handler: its unsaved changes are not written. What it saved
+            // explicitly is stored, so its token still goes out.
+            returned = None;
+            if pending.is_none() {
+                return Poll::Ready(Ok(response));
+            }
         }
         // The handler used the session: what it answered depends on the token.
         slot.config.transport.vary(response.headers_mut());
-        match start(&slot.config, returned, response) {
+        match start(&slot.config, returned, pending, response) {
             Err(response) => Poll::Ready(Ok(response)),
             Ok(committing) => this.commit.insert(committing).as_mut().poll(cx).map(Ok),
         }

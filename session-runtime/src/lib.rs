@@ -84,6 +84,20 @@
 //! assert_eq!(keys, ["user_id", "visits"]);
 //! ```
 //!
+//! # Beyond the basics
+//!
+//! | need | call |
+//! |---|---|
+//! | "keep me signed in" | `session.remember_for(Some(duration))`: a persistent cookie, the session lasts `duration` since its last use (capped by [`SessionLayer::max_remember`]; the layer's absolute timeout still applies unless [`SessionLayer::remembered_absolute_timeout`] is set); `None` goes back |
+//! | a session that ends at a set time | `session.end_at(Some(time))`: it only ever shortens the session |
+//! | persist now, inside the handler | `session.save().await` (before a long operation; in a WebSocket after the upgrade): the same commit path, the store's error returned ([`SaveError`]) |
+//! | log out and start afresh in one request | `session.destroy()`, then write: a fresh session in place (new id, new creation time) |
+//! | change a session outside a request | [`SessionLayer::sessions`] then [`Sessions::load`], the same setters, `save().await` |
+//!
+//! The README's handler cookbook has a compiled example of each, and its behaviour notes
+//! say what happens with a second extraction, a handle moved into a task, read-only routes
+//! and replayed cookie-store cookies.
+//!
 //! # The derive
 //!
 //! | attribute | where | effect |
@@ -91,7 +105,7 @@
 //! | `#[databag(version = N)]` | struct | schema version stored with every record (default 1, must be at least 1) |
 //! | `#[databag(migrate_from = Prev)]` | struct | records of older versions are decoded as `Prev` and converted with `From<Prev>` |
 //! | `#[databag(default = EXPR)]` | field | value when the field is missing from a record (else `Default::default()`) |
-//! | `#[databag(rename = "k")]` | field | key on the wire (else the field name) |
+//! | `#[databag(rename = "k")]` | field | key on the wire (else the field name); keys starting with `__` ([`RESERVED_PREFIX`]) belong to the runtime's internal fields and are refused |
 //! | `#[databag(skip)]` | field | never stored; takes its default on every load |
 //!
 //! For each field `x: X` the handle has `set_x(X)`, `x_mut() -> &mut X` (marks `x` changed
@@ -145,6 +159,7 @@ mod extract;
 pub mod layer;
 mod plan;
 mod rejection;
+mod sessions;
 mod slot;
 mod transport;
 
@@ -158,9 +173,11 @@ pub use config::{SameSite, SessionLayer};
 pub use cookie_store::{
     generate_secret, CookieStore, Key, KeyError, KeyRing, MAX_COOKIE_BYTES, MIN_KEY_BYTES,
 };
+pub use error::{LoadError, SaveError};
 pub use id::{RandomnessError, SessionDigest, SessionId};
 pub use rejection::SessionRejection;
-pub use schema::{ChangeSet, Databag, DatabagHandle, Field, Tracked};
+pub use schema::{ChangeSet, Databag, DatabagHandle, Field, Internal, Tracked, RESERVED_PREFIX};
+pub use sessions::Sessions;
 pub use store::memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisConnectError, RedisStore};

@@ -9,21 +9,64 @@ use crate::clock::millis;
 use crate::handle::{ClientToken, Intent, Origin, SessionState};
 use crate::store::SessionMeta;
 
-/// The layer's session timeouts.
+/// A session's timeouts: the layer's, or those that apply to one session once its own
+/// settings (remember-me, a fixed end) are taken into account ([`Timeouts::for_session`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timeouts {
     /// Expire a session unused this long (sliding).
     pub(crate) idle: Option<Duration>,
     /// Expire a session this long after it started, however much it is used.
     pub(crate) absolute: Option<Duration>,
+    /// A fixed end, in milliseconds since the epoch (a session's own `end_at`).
+    pub(crate) end_ms: Option<u64>,
+}
+
+/// What the layer allows a handler to choose for its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RememberPolicy {
+    /// The longest remember-me duration; longer requests are cut to it.
+    pub(crate) max: Duration,
+    /// The absolute timeout of remembered sessions, when the layer allows them another one
+    /// than its own; `None`: the layer's absolute timeout caps them too.
+    pub(crate) absolute: Option<Duration>,
+}
+
+/// One session's own settings, as stored in its internal fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Lifetime {
+    /// Remember me: how long the session lasts since its last use, in milliseconds.
+    pub(crate) remember_ms: Option<u64>,
+    /// A fixed end, in milliseconds since the epoch.
+    pub(crate) end_ms: Option<u64>,
+}
+
+impl Timeouts {
+    /// The timeouts of one session: a remembered session's idle timeout is its remember
+    /// duration (capped by the policy), and its absolute timeout the policy's if the layer
+    /// set one, else the layer's; a fixed end only ever shortens the session.
+    pub(crate) fn for_session(&self, policy: &RememberPolicy, lifetime: Lifetime) -> Self {
+        let mut timeouts = *self;
+        if let Some(remember) = lifetime.remember_ms {
+            timeouts.idle = Some(Duration::from_millis(remember).min(policy.max));
+            if let Some(absolute) = policy.absolute {
+                timeouts.absolute = Some(absolute);
+            }
+        }
+        timeouts.end_ms = earliest(self.end_ms, lifetime.end_ms);
+        timeouts
+    }
 }
 
 /// The meta of a session created at `created_ms` and used at `now_ms`: the idle deadline
-/// slides, the absolute one never moves, and the session expires at the earlier of the two.
+/// slides, the absolute one (creation plus the absolute timeout, or the fixed end if that is
+/// earlier) never moves, and the session expires at the earlier of the two.
 pub(crate) fn deadlines(timeouts: &Timeouts, created_ms: u64, now_ms: u64) -> SessionMeta {
-    let absolute_ms = timeouts
-        .absolute
-        .map(|timeout| created_ms.saturating_add(millis(timeout)));
+    let absolute_ms = earliest(
+        timeouts
+            .absolute
+            .map(|timeout| created_ms.saturating_add(millis(timeout))),
+        timeouts.end_ms,
+    );
     let idle_ms = timeouts
         .idle
         .map(|timeout| now_ms.saturating_add(millis(timeout)));
@@ -95,23 +138,37 @@ fn needs_touch(timeouts: &Timeouts, stored: &SessionMeta, refreshed: &SessionMet
     }
 }
 
-/// The store operations and token of one commit.
+/// The store operations and token of one commit (or of an explicit `save()`).
 ///
 /// | origin | intent | fields changed | plan |
 /// |---|---|---|---|
-/// | any | destroy | any | delete the stored session (if any); forget the token (if the client sent one) |
+/// | stored | destroy | no | delete the stored session; forget the token |
+/// | stored | destroy | yes (written after `destroy()`) | reset in place: create a fresh session under a new id, created now, with only the new writes; then delete the old one |
+/// | new | destroy | no | nothing stored; forget the token if the client sent one |
+/// | new | destroy | yes | create it (under the id drawn by `destroy()`) |
 /// | new, dead token | keep or renew | no | forget the token, so it costs nothing again |
-/// | new, no, unusable or ambiguous token | keep or renew | no | nothing: a session never written to is not stored |
+/// | new, no, unusable or ambiguous token | keep or renew | no | nothing: a session never written to is not stored (a renewal of it neither stores nor sends anything) |
 /// | new | keep or renew | yes | create it |
 /// | stored | renew | any | move it to a new id, with the changes |
 /// | stored | keep | yes | save the changed fields, with the refreshed idle deadline |
 /// | stored | keep | no | touch (deadlines only) if the current timeouts make them earlier, if they slid by a quarter of the idle timeout, or if the token must be reissued; else nothing |
 ///
-/// "Changed", for a new session, means changed away from the defaults: a session whose
-/// fields were all written with their default values is not stored.
+/// "Changed", for a new session and after `destroy()`, means changed away from the
+/// defaults: a session whose fields were all written with their default values is not
+/// stored. `timeouts` are the session's own ([`Timeouts::for_session`]): a remembered
+/// session's deadlines follow its remember duration, and a fixed end caps them.
 pub(crate) fn plan(state: &SessionState, changed: bool, timeouts: &Timeouts, now: u64) -> Plan {
     match (&state.origin, &state.intent) {
-        (origin, Intent::Destroy) => Plan::Destroy {
+        (Origin::Stored { .. }, Intent::Destroy { to }) if changed => Plan::Restart {
+            from: state.id.clone(),
+            to: to.clone(),
+            meta: deadlines(timeouts, now, now),
+        },
+        (Origin::New { .. }, Intent::Destroy { to }) if changed => Plan::Create {
+            id: to.clone().unwrap_or_else(|| state.id.clone()),
+            meta: deadlines(timeouts, now, now),
+        },
+        (origin, Intent::Destroy { .. }) => Plan::Destroy {
             stored: matches!(origin, Origin::Stored { .. }).then(|| state.id.clone()),
             forget: *origin
                 != Origin::New {
@@ -170,6 +227,7 @@ mod tests {
         Timeouts {
             idle: idle_min.map(|m| Duration::from_millis(m * MIN)),
             absolute: absolute_min.map(|m| Duration::from_millis(m * MIN)),
+            end_ms: None,
         }
     }
 
@@ -219,6 +277,7 @@ mod tests {
         let t = Timeouts {
             idle: Some(Duration::MAX),
             absolute: Some(Duration::MAX),
+            end_ms: None,
         };
         assert_eq!(
             deadlines(&t, u64::MAX - 1, u64::MAX).expires_ms,
@@ -362,16 +421,60 @@ mod tests {
         ));
     }
 
+    fn destroyed() -> Intent {
+        Intent::Destroy { to: Some(id(3)) }
+    }
+
     #[test]
     fn destroying_a_stored_session_deletes_it_and_forgets_the_token() {
         let t = timeouts(Some(30), None);
-        for changed in [false, true] {
-            let state = stored(meta_at(&t, T0), false, Intent::Destroy);
+        let state = stored(meta_at(&t, T0), false, destroyed());
+        assert_eq!(
+            plan(&state, false, &t, T0),
+            Plan::Destroy {
+                stored: Some(id(1)),
+                forget: true
+            }
+        );
+    }
+
+    #[test]
+    fn writes_after_destroy_reset_the_session_in_place_with_a_new_id_and_creation_time() {
+        let t = timeouts(Some(30), Some(60));
+        // Created at T0, destroyed and written to 50 minutes later.
+        let state = stored(meta_at(&t, T0), false, destroyed());
+        let now = T0 + 50 * MIN;
+        assert_eq!(
+            plan(&state, true, &t, now),
+            Plan::Restart {
+                from: id(1),
+                to: Some(id(3)),
+                meta: deadlines(&t, now, now)
+            }
+        );
+        // The absolute timeout restarts with the new session.
+        let Plan::Restart { meta, .. } = plan(&state, true, &t, now) else {
+            unreachable!()
+        };
+        assert_eq!(meta.created_ms, now);
+        assert_eq!(meta.absolute_ms, Some(now + 60 * MIN));
+        assert!(Plan::Restart {
+            from: id(1),
+            to: None,
+            meta
+        }
+        .is_multi_step());
+    }
+
+    #[test]
+    fn writes_after_destroying_a_new_session_create_it_under_the_id_destroy_drew() {
+        let t = timeouts(Some(30), None);
+        for token in [ClientToken::None, ClientToken::Dead, ClientToken::Unusable] {
             assert_eq!(
-                plan(&state, changed, &t, T0),
-                Plan::Destroy {
-                    stored: Some(id(1)),
-                    forget: true
+                plan(&new(token, destroyed()), true, &t, T0),
+                Plan::Create {
+                    id: id(3),
+                    meta: deadlines(&t, T0, T0)
                 }
             );
         }
@@ -386,7 +489,7 @@ mod tests {
             ClientToken::Ambiguous,
         ] {
             assert_eq!(
-                plan(&new(token, Intent::Destroy), true, &t, T0),
+                plan(&new(token, destroyed()), false, &t, T0),
                 Plan::Destroy {
                     stored: None,
                     forget: true
@@ -394,7 +497,7 @@ mod tests {
             );
         }
         assert_eq!(
-            plan(&new(ClientToken::None, Intent::Destroy), true, &t, T0),
+            plan(&new(ClientToken::None, destroyed()), false, &t, T0),
             Plan::Destroy {
                 stored: None,
                 forget: false
@@ -490,5 +593,142 @@ mod tests {
         // Touched by an instance whose clock is 9 minutes ahead.
         let stored = deadlines(&t, T0, T0 + 9 * MIN);
         assert_eq!(plan(&stored_state(stored), false, &t, T0), Plan::Nothing);
+    }
+
+    fn policy(max_days: u64, absolute_min: Option<u64>) -> RememberPolicy {
+        RememberPolicy {
+            max: Duration::from_millis(max_days * 24 * 60 * MIN),
+            absolute: absolute_min.map(|m| Duration::from_millis(m * MIN)),
+        }
+    }
+
+    const DAY: u64 = 24 * 60 * MIN;
+
+    #[test]
+    fn a_remembered_session_lasts_its_remember_duration_since_last_use() {
+        let layer = timeouts(Some(30), None);
+        let lifetime = Lifetime {
+            remember_ms: Some(30 * DAY),
+            end_ms: None,
+        };
+        let t = layer.for_session(&policy(400, None), lifetime);
+        assert_eq!(t.idle, Some(Duration::from_millis(30 * DAY)));
+        let meta = deadlines(&t, T0, T0 + DAY);
+        assert_eq!(meta.expires_ms, Some(T0 + 31 * DAY));
+        // Without the choice, the layer's timeouts apply unchanged.
+        assert_eq!(
+            layer.for_session(&policy(400, None), Lifetime::default()),
+            layer
+        );
+    }
+
+    #[test]
+    fn the_remember_duration_is_cut_to_the_layers_maximum() {
+        let lifetime = Lifetime {
+            remember_ms: Some(365 * DAY),
+            end_ms: None,
+        };
+        let t = timeouts(Some(30), None).for_session(&policy(30, None), lifetime);
+        assert_eq!(t.idle, Some(Duration::from_millis(30 * DAY)));
+    }
+
+    #[test]
+    fn the_layers_absolute_timeout_caps_remembered_sessions_unless_it_allows_longer() {
+        let layer = timeouts(Some(30), Some(8 * 60));
+        let lifetime = Lifetime {
+            remember_ms: Some(30 * DAY),
+            end_ms: None,
+        };
+        let capped = layer.for_session(&policy(400, None), lifetime);
+        assert_eq!(
+            deadlines(&capped, T0, T0).expires_ms,
+            Some(T0 + 8 * 60 * MIN),
+            "the 8-hour absolute timeout still caps a remembered session"
+        );
+        let allowed = layer.for_session(&policy(400, Some(90 * 24 * 60)), lifetime);
+        let meta = deadlines(&allowed, T0, T0);
+        assert_eq!(meta.expires_ms, Some(T0 + 30 * DAY));
+        assert_eq!(meta.absolute_ms, Some(T0 + 90 * DAY));
+        // The policy's absolute timeout is for remembered sessions only.
+        assert_eq!(
+            layer.for_session(&policy(400, Some(90 * 24 * 60)), Lifetime::default()),
+            layer
+        );
+    }
+
+    #[test]
+    fn a_fixed_end_caps_every_deadline_and_never_extends_one() {
+        let layer = timeouts(Some(30), Some(8 * 60));
+        let end = Lifetime {
+            remember_ms: None,
+            end_ms: Some(T0 + 10 * MIN),
+        };
+        let t = layer.for_session(&policy(400, None), end);
+        let meta = deadlines(&t, T0, T0);
+        assert_eq!(meta.expires_ms, Some(T0 + 10 * MIN));
+        assert_eq!(meta.absolute_ms, Some(T0 + 10 * MIN));
+        // Past the end: expired whatever was stored.
+        assert_eq!(tightened(&t, &meta, T0 + 10 * MIN), None);
+        // An end later than the absolute deadline changes nothing.
+        let late = Lifetime {
+            remember_ms: None,
+            end_ms: Some(T0 + 100 * DAY),
+        };
+        let t = layer.for_session(&policy(400, None), late);
+        assert_eq!(deadlines(&t, T0, T0), deadlines(&layer, T0, T0));
+    }
+
+    #[test]
+    fn choosing_remember_me_on_a_stored_session_saves_the_longer_deadline() {
+        let layer = timeouts(Some(30), None);
+        let state = stored(meta_at(&layer, T0), false, Intent::Keep);
+        let remembered = layer.for_session(
+            &policy(400, None),
+            Lifetime {
+                remember_ms: Some(30 * DAY),
+                end_ms: None,
+            },
+        );
+        // The choice is an internal-field change: a save with the remembered deadline.
+        assert_eq!(
+            plan(&state, true, &remembered, T0 + MIN),
+            Plan::Save {
+                id: id(1),
+                meta: deadlines(&remembered, T0, T0 + MIN)
+            }
+        );
+    }
+
+    #[test]
+    fn a_session_stored_remembered_and_read_again_is_not_cut_to_the_layers_idle_timeout() {
+        let remembered = timeouts(Some(30), None).for_session(
+            &policy(400, None),
+            Lifetime {
+                remember_ms: Some(30 * DAY),
+                end_ms: None,
+            },
+        );
+        let stored_meta = deadlines(&remembered, T0, T0);
+        let now = T0 + 2 * DAY;
+        assert_eq!(
+            tightened(&remembered, &stored_meta, now),
+            Some(stored_meta.expires_ms)
+        );
+        assert_eq!(
+            plan(&stored_state(stored_meta), false, &remembered, now),
+            Plan::Nothing
+        );
+    }
+
+    #[test]
+    fn after_an_explicit_save_the_commit_writes_nothing_unless_something_changed_since() {
+        // What a save leaves behind: the session stored with the meta it wrote.
+        let t = timeouts(Some(30), None);
+        let saved = stored(deadlines(&t, T0, T0 + MIN), false, Intent::Keep);
+        assert_eq!(plan(&saved, false, &t, T0 + MIN), Plan::Nothing);
+        assert!(matches!(
+            plan(&saved, true, &t, T0 + MIN),
+            Plan::Save { .. }
+        ));
     }
 }

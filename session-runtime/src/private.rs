@@ -5,7 +5,7 @@ pub use crate::codec::{
     assert_skipped_field, default_value, no_such_field, Codec, DefaultField, SkippedField,
     StoredField,
 };
-pub use crate::error::{DecodeError, EncodeError};
+pub use crate::error::{DecodeError, EncodeError, SaveError};
 pub use crate::extract::extract;
 pub use crate::handle::{field_mut, skipped_field_mut, Core, FromCore};
 pub use crate::id::SessionId;

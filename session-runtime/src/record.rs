@@ -18,7 +18,7 @@ pub use crate::error::{DecodeError, EncodeError};
 pub use crate::guard::MAX_DEPTH;
 pub use crate::schema::RawField;
 
-use crate::schema::{Databag, Tracked};
+use crate::schema::{is_internal, Databag, Internal, Tracked};
 
 /// One field of a record, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub struct Decoded<T> {
     /// The schema version the record had, when it was older than the current one and the
     /// value was migrated (the whole record should then be written back).
     pub migrated_from: Option<u32>,
+    /// The runtime's internal fields found in the record.
+    internal: Internal,
 }
 
 impl<T: Databag> Decoded<T> {
@@ -58,7 +60,7 @@ impl<T: Databag> Decoded<T> {
     /// the next save writes the record back in the current version.
     #[must_use]
     pub fn into_tracked(self) -> Tracked<T> {
-        let mut tracked = Tracked::new(self.value);
+        let mut tracked = Tracked::with_internal(self.value, self.internal);
         if self.migrated_from.is_some() {
             tracked.mark_all_changed();
         }
@@ -75,12 +77,32 @@ impl Record {
         Self::encode_indices(value, 0..T::FIELDS.len())
     }
 
-    /// Encodes only the fields of `tracked` that changed.
+    /// Encodes only the fields of `tracked` that changed, internal fields included.
     ///
     /// # Errors
     /// If a field's `Serialize` implementation fails.
     pub fn changes<T: Databag>(tracked: &Tracked<T>) -> Result<Self, EncodeError> {
-        Self::encode_indices(tracked.get(), tracked.changes().iter())
+        let mut record = Self::encode_indices(tracked.get(), tracked.changes().iter())?;
+        record.push_internal(tracked.internal().changed());
+        Ok(record)
+    }
+
+    /// Encodes every stored field of `tracked` and its internal fields: the whole record of
+    /// a session being created.
+    ///
+    /// # Errors
+    /// If a field's `Serialize` implementation fails.
+    pub fn full<T: Databag>(tracked: &Tracked<T>) -> Result<Self, EncodeError> {
+        let mut record = Self::encode(tracked.get())?;
+        record.push_internal(tracked.internal().present());
+        Ok(record)
+    }
+
+    fn push_internal<'a>(&mut self, entries: impl Iterator<Item = (&'a str, &'a [u8])>) {
+        self.fields.extend(entries.map(|(key, value)| RecordField {
+            key: key.to_owned(),
+            value: value.to_vec(),
+        }));
     }
 
     fn encode_indices<T: Databag>(
@@ -193,6 +215,21 @@ impl Record {
 /// # Errors
 /// If a field's `Serialize` implementation fails.
 pub fn encode_to_bytes<T: Databag>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    encode_with_internal(value, &Internal::new())
+}
+
+/// Encodes all stored fields of `tracked` and its internal fields as one framed record.
+///
+/// # Errors
+/// If a field's `Serialize` implementation fails.
+pub fn encode_tracked_to_bytes<T: Databag>(tracked: &Tracked<T>) -> Result<Vec<u8>, EncodeError> {
+    encode_with_internal(tracked.get(), tracked.internal())
+}
+
+fn encode_with_internal<T: Databag>(
+    value: &T,
+    internal: &Internal,
+) -> Result<Vec<u8>, EncodeError> {
     // Encode every field into one scratch buffer first, then frame it: one allocation for
     // the values, one for the output.
     let mut scratch = Vec::with_capacity(64);
@@ -208,7 +245,13 @@ pub fn encode_to_bytes<T: Databag>(value: &T) -> Result<Vec<u8>, EncodeError> {
         start = end;
         (field.key, value)
     });
-    write_frame(&mut out, T::VERSION, values, T::FIELDS.len())?;
+    let count = T::FIELDS.len() + internal.present().count();
+    write_frame(
+        &mut out,
+        T::VERSION,
+        values.chain(internal.present()),
+        count,
+    )?;
     Ok(out)
 }
 
@@ -230,14 +273,20 @@ pub fn decode_fields<T: Databag>(
     version: u32,
     fields: &[RawField<'_>],
 ) -> Result<Decoded<T>, DecodeError> {
+    let mut internal = Internal::new();
+    for field in fields.iter().filter(|field| is_internal(field.key)) {
+        internal.insert_loaded(field.key, field.value);
+    }
     match version.cmp(&T::VERSION) {
         core::cmp::Ordering::Equal => Ok(Decoded {
             value: T::decode_current(fields)?,
             migrated_from: None,
+            internal,
         }),
         core::cmp::Ordering::Less => Ok(Decoded {
             value: T::decode_older(version, fields)?,
             migrated_from: Some(version),
+            internal,
         }),
         core::cmp::Ordering::Greater => Err(DecodeError::NewerVersion {
             found: version,

@@ -1,10 +1,15 @@
 //! The per-request slot: the layer puts one in the request's extensions, the extractor takes
-//! the session out of it, and the handle gives the session back to it when dropped.
+//! the session out of it, the handle gives the session back to it when dropped, and explicit
+//! saves leave the token updates for the response in it.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::backend::BoxFuture;
+use crate::commit::{merge, Outlet, Pending};
 use crate::config::Config;
+use crate::error::SaveError;
 use crate::handle::{ReturnTo, Returned};
+use crate::schema::Databag;
 
 enum SlotState<T> {
     /// No handler has asked for the session.
@@ -15,10 +20,18 @@ enum SlotState<T> {
     Returned(Returned<T>),
 }
 
+struct Inner<T> {
+    state: SlotState<T>,
+    /// Token updates of explicit saves, for the response.
+    pending: Option<Pending>,
+    /// The layer took what it commits: no later save can reach the response.
+    responded: bool,
+}
+
 /// One per request: the layer's configuration, and where the handle returns.
 pub(crate) struct Slot<T> {
     pub(crate) config: Arc<Config<T>>,
-    state: Mutex<SlotState<T>>,
+    inner: Mutex<Inner<T>>,
 }
 
 /// What [`Slot::check_out`] found.
@@ -35,19 +48,23 @@ impl<T> Slot<T> {
     pub(crate) fn new(config: Arc<Config<T>>) -> Self {
         Self {
             config,
-            state: Mutex::new(SlotState::Untouched),
+            inner: Mutex::new(Inner {
+                state: SlotState::Untouched,
+                pending: None,
+                responded: false,
+            }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
         // Every critical section only swaps whole values: a poisoned lock holds no broken
         // state.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn check_out(&self) -> CheckOut<T> {
-        let mut state = self.lock();
-        match std::mem::replace(&mut *state, SlotState::CheckedOut) {
+        let mut inner = self.lock();
+        match std::mem::replace(&mut inner.state, SlotState::CheckedOut) {
             SlotState::Untouched => CheckOut::Load,
             SlotState::Returned(returned) => CheckOut::Again(returned),
             SlotState::CheckedOut => CheckOut::Busy,
@@ -56,30 +73,67 @@ impl<T> Slot<T> {
 
     /// Loading failed: the next extraction may try again.
     pub(crate) fn release(&self) {
-        *self.lock() = SlotState::Untouched;
+        self.lock().state = SlotState::Untouched;
     }
 
-    /// What the layer commits after the handler: `None` when no handler used the session,
-    /// or a handle outlived the response (it was moved into a task; its changes are not
-    /// saved).
-    pub(crate) fn take_returned(&self) -> Option<Returned<T>> {
-        let mut state = self.lock();
-        match std::mem::replace(&mut *state, SlotState::Untouched) {
+    /// What the layer commits after the handler: the session given back (`None` when no
+    /// handler used it, or a handle outlived the response: it was moved into a task, and
+    /// only what it saves explicitly is kept), and the token updates of explicit saves.
+    /// From here on, saves can no longer reach the response.
+    pub(crate) fn finish(&self) -> (Option<Returned<T>>, Option<Pending>) {
+        let mut inner = self.lock();
+        inner.responded = true;
+        let pending = inner.pending.take();
+        let returned = match std::mem::replace(&mut inner.state, SlotState::Untouched) {
             SlotState::Returned(returned) => Some(returned),
             SlotState::CheckedOut => {
-                *state = SlotState::CheckedOut;
+                inner.state = SlotState::CheckedOut;
                 tracing::debug!(
-                    "a session handle outlived its response; its changes are not saved"
+                    "a session handle outlived its response; only what it saves explicitly is \
+                     kept"
                 );
                 None
             }
             SlotState::Untouched => None,
-        }
+        };
+        (returned, pending)
     }
 }
 
-impl<T: Send> ReturnTo<T> for Slot<T> {
+impl<T: Databag> ReturnTo<T> for Slot<T> {
     fn give_back(&self, returned: Returned<T>) {
-        *self.lock() = SlotState::Returned(returned);
+        let mut inner = self.lock();
+        if inner.responded && returned.tracked.has_changes() {
+            tracing::warn!(
+                "a session handle was dropped after its response with unsaved changes; they are \
+                 lost (call `save().await` before dropping it)"
+            );
+        }
+        inner.state = SlotState::Returned(returned);
+    }
+
+    fn save<'a>(&'a self, session: &'a mut Returned<T>) -> BoxFuture<'a, Result<(), SaveError>> {
+        Box::pin(crate::commit::save(&self.config, session, self))
+    }
+}
+
+impl<T: Send> Outlet for Slot<T> {
+    fn responded(&self) -> bool {
+        self.lock().responded
+    }
+
+    fn deliver(&self, pending: Pending) -> bool {
+        let mut inner = self.lock();
+        if inner.responded {
+            return false;
+        }
+        inner.pending = Some(match inner.pending.take() {
+            Some(earlier) => Pending {
+                update: merge(earlier.update, pending.update),
+                persistent: pending.persistent,
+            },
+            None => pending,
+        });
+        true
     }
 }

@@ -190,7 +190,8 @@ impl Transport {
     }
 
     /// Sends `token` to the client, in a response no shared cache may store. `max_age_ms`
-    /// is the time left before the session expires (used by persistent cookies only).
+    /// is the time left before the session expires, for a persistent cookie (`None`: a
+    /// cookie that ends with the browser session; see [`persists`](Self::persists)).
     pub(crate) fn write_token(
         &self,
         headers: &mut HeaderMap,
@@ -200,11 +201,9 @@ impl Transport {
         match self {
             Self::Cookie(config) => {
                 let mut cookie = base_cookie(config, token.to_owned());
-                if config.persistent {
-                    if let Some(ms) = max_age_ms {
-                        let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
-                        cookie.set_max_age(cookie::time::Duration::seconds(secs));
-                    }
+                if let Some(ms) = max_age_ms {
+                    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
+                    cookie.set_max_age(cookie::time::Duration::seconds(secs));
                 }
                 append_cookie(headers, &cookie);
             }
@@ -234,10 +233,11 @@ impl Transport {
         no_store(headers);
     }
 
-    /// Whether sending the token again is needed to keep the client's copy alive as long as
-    /// the session (persistent cookies carry their own expiry).
-    pub(crate) fn refreshes_expiry(&self) -> bool {
-        matches!(self, Self::Cookie(config) if config.persistent)
+    /// Whether the client's copy of the token carries its own expiry (a persistent cookie:
+    /// the layer's `persistent(true)`, or a session the handler chose to remember), so that
+    /// it is sent again whenever the session's deadline moves.
+    pub(crate) fn persists(&self, remembered: bool) -> bool {
+        matches!(self, Self::Cookie(config) if config.persistent || remembered)
     }
 }
 

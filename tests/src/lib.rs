@@ -3,6 +3,7 @@
 //! and injects faults next to a real store, and the store-behaviour suite every store runs.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)] // test support code
 
+pub mod api_app;
 pub mod app;
 pub mod concurrency;
 pub mod counting;
@@ -14,6 +15,7 @@ pub mod migration;
 pub mod postgres_harness;
 pub mod redis_harness;
 pub mod server;
+pub mod session_api;
 pub mod settle;
 pub mod store_suite;
 pub mod temp;

@@ -413,3 +413,42 @@ async fn each_replayed_logout_runs_on_deleted_with_the_cookie_store() {
     }
     assert_eq!(*deleted.lock().unwrap(), 3);
 }
+
+/// Issue 17, behaviour note "the cookie store's replayed cookies": the store keeps nothing,
+/// so a cookie copied before a change (or before a logout or a reset in place) still opens
+/// to the state it sealed until its own deadline. Server-side stores do not have this.
+#[tokio::test]
+async fn a_replayed_cookie_brings_back_the_state_it_sealed() {
+    let server = serve(layer(key(1))).await;
+    let copied = three_visits(&server).await;
+    let later = get_with(&server, "/visit", &format!("session={copied}")).await;
+    let newer = cookie_value(&later, "session").unwrap();
+    assert!(
+        body(get_with(&server, "/read", &format!("session={newer}")).await)
+            .await
+            .starts_with("visits: 4 ")
+    );
+    // The copy taken before the change reads as it was.
+    assert!(
+        body(get_with(&server, "/read", &format!("session={copied}")).await)
+            .await
+            .starts_with("visits: 3 ")
+    );
+}
+
+mod session_api {
+    use integration_tests::session_api::Kind;
+    use session_runtime::{CookieStore, Key};
+
+    integration_tests::session_api_suite!(Kind::ClientSide, async {
+        CookieStore::new(Key::generate().unwrap())
+    });
+
+    #[tokio::test]
+    async fn sessions_of_a_cookie_store_cannot_be_loaded_by_id() {
+        integration_tests::session_api::sessions_of_a_cookie_store_cannot_be_loaded_by_id(
+            CookieStore::new(Key::generate().unwrap()),
+        )
+        .await;
+    }
+}

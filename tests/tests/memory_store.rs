@@ -18,6 +18,17 @@ mod hardening {
     integration_tests::hardening_suite!(async { MemoryStore::new() });
 }
 
+mod session_api {
+    use super::*;
+    use integration_tests::session_api::Kind;
+    integration_tests::session_api_suite!(Kind::ServerSide, async { MemoryStore::new() });
+}
+
+mod server_api {
+    use super::*;
+    integration_tests::server_api_suite!(async { MemoryStore::new() });
+}
+
 mod memory_only {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;

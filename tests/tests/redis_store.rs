@@ -25,6 +25,15 @@ mod hardening {
     integration_tests::hardening_suite!(guarded: super::single());
 }
 
+mod session_api {
+    use integration_tests::session_api::Kind;
+    integration_tests::session_api_suite!(Kind::ServerSide, guarded: super::single());
+}
+
+mod server_api {
+    integration_tests::server_api_suite!(guarded: super::single());
+}
+
 mod migration {
     use integration_tests::counting::Counting;
 

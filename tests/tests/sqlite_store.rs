@@ -30,6 +30,15 @@ mod hardening {
     integration_tests::hardening_suite!(guarded: super::store());
 }
 
+mod session_api {
+    use integration_tests::session_api::Kind;
+    integration_tests::session_api_suite!(Kind::ServerSide, guarded: super::store());
+}
+
+mod server_api {
+    integration_tests::server_api_suite!(guarded: super::store());
+}
+
 mod migration {
     use integration_tests::counting::Counting;
 

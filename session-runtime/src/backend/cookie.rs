@@ -61,6 +61,18 @@ impl<T: Databag> Backend<T> for CookieStore {
     fn subscribe_removals(&self, _listener: &RemovalListener) {
         // Cookies expire on the client: there is nothing to observe.
     }
+
+    fn client_side(&self) -> bool {
+        true
+    }
+}
+
+/// The id drawn when the handler asked, or one drawn now.
+fn drawn(id: Option<SessionId>) -> Result<SessionId, CommitError> {
+    match id {
+        Some(id) => Ok(id),
+        None => Ok(SessionId::generate()?),
+    }
 }
 
 impl CookieStore {
@@ -70,30 +82,26 @@ impl CookieStore {
         tracked: &Tracked<T>,
         ctx: &Ctx<'_>,
     ) -> Result<Applied, CommitError> {
-        let (id, meta, started) = match plan {
+        let (id, meta, started, deleted) = match plan {
             Plan::Nothing => return Ok(Applied::token(TokenUpdate::Keep)),
             Plan::Destroy { stored, forget } => {
+                let token = if forget {
+                    TokenUpdate::Forget
+                } else {
+                    TokenUpdate::Keep
+                };
                 return Ok(Applied {
-                    token: if forget {
-                        TokenUpdate::Forget
-                    } else {
-                        TokenUpdate::Keep
-                    },
-                    started: None,
                     // The cookie held the session: telling the client to forget it is the
                     // deletion.
                     deleted: stored,
+                    ..Applied::token(token)
                 });
             }
-            Plan::Create { id, meta } => (id, meta, true),
-            Plan::Save { id, meta } | Plan::Touch { id, meta } => (id, meta, false),
-            Plan::Renew { to, meta, .. } => {
-                let to = match to {
-                    Some(to) => to,
-                    None => SessionId::generate()?,
-                };
-                (to, meta, false)
-            }
+            Plan::Create { id, meta } => (id, meta, true, None),
+            Plan::Save { id, meta } | Plan::Touch { id, meta } => (id, meta, false, None),
+            Plan::Renew { to, meta, .. } => (drawn(to)?, meta, false, None),
+            // The new cookie replaces the old one, which is the deletion.
+            Plan::Restart { from, to, meta } => (drawn(to)?, meta, true, Some(from)),
         };
         let token = self.seal_session(&id, meta, tracked, ctx.purpose)?;
         Ok(Applied {
@@ -101,8 +109,10 @@ impl CookieStore {
                 token: Token::Text(token),
                 expires_ms: meta.expires_ms,
             },
-            started: started.then_some(id),
-            deleted: None,
+            started: started.then(|| id.clone()),
+            deleted,
+            now_under: Some(id),
+            missing: false,
         })
     }
 
@@ -117,7 +127,7 @@ impl CookieStore {
         let payload = Payload {
             id: id.clone(),
             meta,
-            record: crate::record::encode_to_bytes(tracked.get())?,
+            record: crate::record::encode_tracked_to_bytes(tracked)?,
         };
         let token = seal(&self.keys, purpose, &payload).map_err(CommitError::internal)?;
         let size = purpose.len() + 1 + token.len();

@@ -75,6 +75,13 @@ pub(crate) enum Plan {
         stored: Option<SessionId>,
         forget: bool,
     },
+    /// Reset in place: end the stored session `from` and start a fresh one under a new id
+    /// (`to`, or one drawn now) holding only the data written after `destroy()`.
+    Restart {
+        from: SessionId,
+        to: Option<SessionId>,
+        meta: SessionMeta,
+    },
 }
 
 impl Plan {
@@ -82,7 +89,7 @@ impl Plan {
     /// could leave the session in neither place: such a plan runs to completion on its own
     /// task. Every other plan is one operation, which either happens or not.
     pub(crate) fn is_multi_step(&self) -> bool {
-        matches!(self, Self::Renew { .. })
+        matches!(self, Self::Renew { .. } | Self::Restart { .. })
     }
 }
 
@@ -132,6 +139,11 @@ pub(crate) struct Applied {
     pub(crate) started: Option<SessionId>,
     /// This commit removed the stored session with this id (`on_deleted`).
     pub(crate) deleted: Option<SessionId>,
+    /// The id the session lives under after a commit that created or moved it.
+    pub(crate) now_under: Option<SessionId>,
+    /// The session was no longer in the store (deleted, expired, moved, or rewritten by a
+    /// newer deploy meanwhile): nothing was written.
+    pub(crate) missing: bool,
 }
 
 impl Applied {
@@ -140,6 +152,16 @@ impl Applied {
             token,
             started: None,
             deleted: None,
+            now_under: None,
+            missing: false,
+        }
+    }
+
+    /// Nothing written: the session was gone.
+    pub(crate) fn missing() -> Self {
+        Self {
+            missing: true,
+            ..Self::token(TokenUpdate::Keep)
         }
     }
 }
@@ -290,6 +312,12 @@ pub(crate) trait Backend<T>: Send + Sync + 'static {
 
     /// Registers the layer's `on_deleted` for sessions the backend removes by itself.
     fn subscribe_removals(&self, listener: &RemovalListener);
+
+    /// Whether the client's token holds the session itself (the cookie store): then every
+    /// write is a new token, and nothing can be loaded by id or saved without a response.
+    fn client_side(&self) -> bool {
+        false
+    }
 }
 
 /// Anything `SessionLayer::new` accepts: every [`SessionStore`], and `CookieStore`.

@@ -9,7 +9,7 @@ use tracing::Instrument as _;
 use super::{decoded, Answer, Applied, CommitError, Ctx, Lookup, Plan, Token, TokenUpdate};
 use crate::id::SessionId;
 use crate::record::{Record, RecordField};
-use crate::schema::{Databag, Tracked};
+use crate::schema::{is_internal, Databag, Tracked};
 use crate::store::{CreateOutcome, RemovalListener, SaveOutcome, SessionMeta, SessionStore};
 use crate::store::{Loaded, StoreError};
 
@@ -69,15 +69,11 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
             match plan {
                 Plan::Nothing => Ok(Applied::token(TokenUpdate::Keep)),
                 Plan::Create { id, meta } => {
-                    let record = Record::encode(tracked.get())?;
+                    let record = Record::full(tracked)?;
                     let id = self.create(Some(id), &record, &meta, ctx).await?;
                     Ok(Applied {
-                        token: TokenUpdate::Send {
-                            token: Token::Text(id.expose_token()),
-                            expires_ms: meta.expires_ms,
-                        },
-                        started: Some(id),
-                        deleted: None,
+                        started: Some(id.clone()),
+                        ..moved(id, &meta)
                     })
                 }
                 Plan::Save { id, meta } => {
@@ -112,12 +108,14 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
                         TokenUpdate::Keep
                     };
                     Ok(Applied {
-                        token,
-                        started: None,
                         deleted,
+                        ..Applied::token(token)
                     })
                 }
                 Plan::Renew { from, to, meta } => self.renew(from, to, meta, tracked, ctx).await,
+                Plan::Restart { from, to, meta } => {
+                    self.restart(from, to, meta, tracked, ctx).await
+                }
             }
         }))
     }
@@ -134,7 +132,7 @@ fn refreshed(outcome: SaveOutcome, id: SessionId, meta: &SessionMeta) -> Applied
             token: Token::Id(id),
             expires_ms: meta.expires_ms,
         }),
-        SaveOutcome::Missing => Applied::token(TokenUpdate::Keep),
+        SaveOutcome::Missing => Applied::missing(),
     }
 }
 
@@ -198,7 +196,7 @@ impl<S: SessionStore> StoreBackend<S> {
         tracked: &Tracked<T>,
         ctx: &Ctx<'_>,
     ) -> Result<Applied, CommitError> {
-        let ours = Record::encode(tracked.get())?;
+        let ours = Record::full(tracked)?;
         let to = self.create(to, &ours, &meta, ctx).await?;
         if ctx.abandoned.is_set() {
             self.delete_in_background(to, ctx, "a renewal whose response was dropped");
@@ -225,7 +223,7 @@ impl<S: SessionStore> StoreBackend<S> {
         let Some(taken) = taken else {
             tracing::debug!(session = %from, "session ended or moved during the request; it is not renewed");
             self.delete_in_background(to, ctx, "a renewal of a session ended meanwhile");
-            return Ok(Applied::token(TokenUpdate::Keep));
+            return Ok(Applied::missing());
         };
         self.carry_over(&to, &ours, &taken.record, tracked, &meta, ctx)
             .await;
@@ -236,6 +234,57 @@ impl<S: SessionStore> StoreBackend<S> {
             return Ok(Applied::token(TokenUpdate::Keep));
         }
         Ok(moved(to, &meta))
+    }
+
+    /// Reset in place (writes after `destroy()`): the fresh session is created first, then
+    /// the old one deleted, so that a failure never leaves the client with neither:
+    ///
+    /// - create fails: the old session is untouched, the request gets a 503 (the logout did
+    ///   not happen; the client may retry);
+    /// - the delete fails: the client gets the new token, and the old id is deleted again in
+    ///   the background;
+    /// - the response was dropped: the fresh session is deleted again (the client never got
+    ///   its token); if that happened before the delete, the old session stays, as if the
+    ///   request had never come.
+    async fn restart<T: Databag>(
+        &self,
+        from: SessionId,
+        to: Option<SessionId>,
+        meta: SessionMeta,
+        tracked: &Tracked<T>,
+        ctx: &Ctx<'_>,
+    ) -> Result<Applied, CommitError> {
+        let record = Record::full(tracked)?;
+        let to = self.create(to, &record, &meta, ctx).await?;
+        if ctx.abandoned.is_set() {
+            self.delete_in_background(to, ctx, "a reset session whose response was dropped");
+            return Ok(Applied::token(TokenUpdate::Keep));
+        }
+        let deleted = match ctx.bounded(self.store.delete(&from)).await {
+            Ok(deleted) => deleted.then(|| from.clone()),
+            Err(error) => {
+                tracing::warn!(
+                    session = %from,
+                    %error,
+                    "reset in place could not delete the old session; it is deleted again in \
+                     the background"
+                );
+                self.delete_in_background(from.clone(), ctx, "the old id of a reset session");
+                None
+            }
+        };
+        if ctx.abandoned.is_set() {
+            self.delete_in_background(to, ctx, "a reset session whose response was dropped");
+            return Ok(Applied {
+                deleted,
+                ..Applied::token(TokenUpdate::Keep)
+            });
+        }
+        Ok(Applied {
+            started: Some(to.clone()),
+            deleted,
+            ..moved(to, &meta)
+        })
     }
 
     /// The take of an abandoned renewal failed, so whether the session is still under the
@@ -279,13 +328,20 @@ impl<S: SessionStore> StoreBackend<S> {
             // A newer deploy rewrote the record meanwhile: keep its data, move the id only.
             theirs.clone()
         } else {
-            let changed: Vec<&str> = tracked.changed_fields().map(|field| field.key).collect();
+            let changed: Vec<&str> = tracked
+                .changed_fields()
+                .map(|field| field.key)
+                .chain(tracked.internal().changed().map(|(key, _)| key))
+                .collect();
             Record {
                 version: T::VERSION,
                 fields: theirs
                     .fields
                     .iter()
-                    .filter(|field| T::FIELDS.iter().any(|known| known.key == field.key))
+                    .filter(|field| {
+                        T::FIELDS.iter().any(|known| known.key == field.key)
+                            || is_internal(&field.key)
+                    })
                     .filter(|field| !changed.contains(&field.key.as_str()))
                     .filter(|field| ours.get(&field.key) != Some(field.value.as_slice()))
                     .cloned()
@@ -367,11 +423,15 @@ impl<S: SessionStore> StoreBackend<S> {
     }
 }
 
+/// The answer to a commit that put the session under `to`: send its token.
 fn moved(to: SessionId, meta: &SessionMeta) -> Applied {
-    Applied::token(TokenUpdate::Send {
-        token: Token::Text(to.expose_token()),
-        expires_ms: meta.expires_ms,
-    })
+    Applied {
+        now_under: Some(to.clone()),
+        ..Applied::token(TokenUpdate::Send {
+            token: Token::Text(to.expose_token()),
+            expires_ms: meta.expires_ms,
+        })
+    }
 }
 
 /// Runs `task` on the current Tokio runtime (the layer always runs inside one), in the

@@ -5,14 +5,19 @@
 //! This is the lowest layer of the runtime that knows about session data: it names no store,
 //! no request and no wire framing (a record's fields arrive as [`RawField`]s).
 
+mod internal;
 mod tracking;
 
+use core::future::Future;
 use core::ops::Deref;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use crate::error::{DecodeError, EncodeError};
+use crate::error::{DecodeError, EncodeError, SaveError};
 use crate::id::SessionId;
 
+pub(crate) use internal::is_internal;
+pub(crate) use internal::keys;
+pub use internal::{Internal, RESERVED_PREFIX};
 pub use tracking::{ChangeSet, Tracked};
 
 /// One field of a stored record, borrowed: its wire key and its MessagePack bytes.
@@ -161,16 +166,54 @@ pub trait DatabagHandle: Deref<Target = Self::Data> + Sized + Send + 'static {
     fn is_new(&self) -> bool;
 
     /// Gives the session a new id when the request commits; the old id stops working. Call
-    /// it whenever privileges change (login), against session fixation.
+    /// it whenever privileges change (login), against session fixation. A new session the
+    /// handler writes nothing to is still not stored, and nothing is sent.
     fn renew(&mut self);
 
-    /// Ends the session when the request commits: the record is deleted and the client told
-    /// to forget its token. Later writes in this request are not saved.
+    /// Ends the session when the request commits: the record is deleted (`on_deleted`
+    /// runs) and the client told to forget its token. From here on the handle reads
+    /// defaults. Writes after `destroy()` start a fresh session in place (Rails'
+    /// `reset_session`): a new id, a new creation time, only the new writes stored.
     fn destroy(&mut self);
 
     /// Puts every field back to its default (all marked changed).
     fn reset(&mut self);
 
-    /// When the session expires if it is not used again (`None` without timeouts).
+    /// When the session expires if it is not used again (`None` without timeouts), as of
+    /// the load or the last [`save`](Self::save).
     fn expires_at(&self) -> Option<SystemTime>;
+
+    /// Remember me: with `Some(duration)`, the session lasts `duration` since its last use
+    /// (instead of the layer's idle timeout) and its cookie persists across browser
+    /// restarts, with a `Max-Age` that follows the session's deadline; with `None`, back to
+    /// the layer's idle timeout and a cookie that ends with the browser session. The choice
+    /// is stored with the session and holds for its later requests. The layer caps
+    /// `duration` (`SessionLayer::max_remember`, default 400 days, the longest `Max-Age`
+    /// browsers keep) and its absolute timeout still applies unless the layer sets
+    /// `SessionLayer::remembered_absolute_timeout`.
+    fn remember_for(&mut self, duration: Option<Duration>);
+
+    /// The remember-me duration chosen for this session, if any.
+    fn remembered_for(&self) -> Option<Duration>;
+
+    /// A fixed end (a wall-clock deadline) for this session, however much it is used, or
+    /// `None` for none. It only ever shortens the session: the idle and absolute timeouts
+    /// still apply. Stored with the session; the store's deadline and a persistent cookie's
+    /// `Max-Age` follow it.
+    fn end_at(&mut self, at: Option<SystemTime>);
+
+    /// The fixed end chosen for this session, if any.
+    fn ends_at(&self) -> Option<SystemTime>;
+
+    /// Persists what changed so far, now, through the same path as the commit after the
+    /// handler (field-level writes, no resurrection, deadlines, hooks); the commit then
+    /// writes only what changes after this. Use it before a long operation, or in a
+    /// WebSocket after the upgrade, where nothing is committed any more. A token the save
+    /// issues (a new session, a renewal) goes out with the response; once the response is
+    /// gone, such a save fails with [`SaveError::TokenUndeliverable`] and writes nothing.
+    /// A handle no layer manages saves nothing and returns `Ok`.
+    ///
+    /// # Errors
+    /// See [`SaveError`]; after an error the handle still holds its unsaved changes.
+    fn save(&mut self) -> impl Future<Output = Result<(), SaveError>> + Send;
 }

@@ -3,6 +3,7 @@
 use core::fmt;
 use core::ops::Deref;
 
+use super::internal::Internal;
 use super::{Databag, Field};
 
 /// A set of field indices, one bit per stored field of a [`Databag`].
@@ -116,6 +117,8 @@ impl fmt::Debug for ChangeSet {
 pub struct Tracked<T> {
     value: T,
     changes: ChangeSet,
+    /// The runtime's own per-session fields (remember-me, a fixed end), tracked alike.
+    internal: Internal,
 }
 
 impl<T: Databag> Tracked<T> {
@@ -125,7 +128,37 @@ impl<T: Databag> Tracked<T> {
         Self {
             value,
             changes: ChangeSet::new(),
+            internal: Internal::new(),
         }
+    }
+
+    /// Wraps a value loaded with its internal fields, with nothing marked changed.
+    pub(crate) fn with_internal(value: T, internal: Internal) -> Self {
+        Self {
+            value,
+            changes: ChangeSet::new(),
+            internal,
+        }
+    }
+
+    /// The runtime's internal fields of this session (see [`Internal`]).
+    #[inline]
+    #[must_use]
+    pub fn internal(&self) -> &Internal {
+        &self.internal
+    }
+
+    /// The internal fields, mutably (changes are tracked by [`Internal`] itself).
+    #[inline]
+    pub(crate) fn internal_mut(&mut self) -> &mut Internal {
+        &mut self.internal
+    }
+
+    /// Whether anything is to be written: a stored field or an internal field changed.
+    #[inline]
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        self.is_changed() || self.internal.is_changed()
     }
 
     /// A value with every field at its declared default, with no field marked changed.
@@ -165,6 +198,7 @@ impl<T: Databag> Tracked<T> {
     #[inline]
     pub fn reset_changes(&mut self) {
         self.changes.clear();
+        self.internal.reset_changes();
     }
 
     /// Marks every stored field changed, so that the next save writes the whole record
@@ -219,6 +253,7 @@ impl<T: Clone> Clone for Tracked<T> {
         Self {
             value: self.value.clone(),
             changes: self.changes.clone(),
+            internal: self.internal.clone(),
         }
     }
 }
@@ -228,6 +263,7 @@ impl<T: fmt::Debug> fmt::Debug for Tracked<T> {
         f.debug_struct("Tracked")
             .field("value", &self.value)
             .field("changes", &self.changes)
+            .field("internal", &self.internal)
             .finish()
     }
 }

@@ -89,6 +89,8 @@ use std::sync::Arc;
 use crate::id::{SessionDigest, SessionId};
 use crate::record::Record;
 
+pub use crate::error::StoreError;
+
 /// When a session was created and when it expires, in milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SessionMeta {
@@ -135,36 +137,6 @@ pub enum SaveOutcome {
     /// The session no longer exists (deleted or expired), or holds a record of a newer
     /// schema version than the changes (written by a newer deploy); nothing was written.
     Missing,
-}
-
-/// A store operation failed (the store is down, too slow, or broken).
-///
-/// The layer answers such a request with an opaque `503 Service Unavailable` and logs the
-/// error; it never shows it to the client.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The store did not answer within the layer's store timeout.
-    #[error("the session store did not answer within {0:?}")]
-    Timeout(std::time::Duration),
-    /// The store's backend failed.
-    #[error("the session store failed")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The store failed, described in words (for stores with no error type of their own).
-    #[error("the session store failed: {0}")]
-    Message(String),
-}
-
-impl StoreError {
-    /// Wraps a backend's error.
-    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Backend(Box::new(error))
-    }
-
-    /// An error described in words.
-    pub fn message(message: impl Into<String>) -> Self {
-        Self::Message(message.into())
-    }
 }
 
 /// Called by a store for each session it removes by itself (expiry, capacity eviction),
