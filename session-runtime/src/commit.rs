@@ -19,6 +19,7 @@ use crate::backend::{Abandoned, Answer, CommitError, Ctx, Plan, TokenUpdate};
 use crate::config::Config;
 use crate::handle::{Origin, Returned};
 use crate::plan::plan;
+use crate::record::Snapshot;
 use crate::schema::{Databag, Tracked};
 
 /// A commit in progress, with the response it completes.
@@ -29,14 +30,21 @@ pub(crate) type Committing<B> = Pin<Box<dyn Future<Output = Response<B>> + Send>
 /// commits and then yields the response, with its token headers or as an opaque error.
 pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
     config: &Arc<Config<T>>,
-    returned: Returned<T>,
+    mut returned: Returned<T>,
+    snapshot: Option<Snapshot>,
     response: Response<B>,
 ) -> Result<Committing<B>, Response<B>> {
     let now = config.clock.now_ms();
     let changed = match returned.state.origin {
         // A new session written only with default values is not worth storing.
         Origin::New { .. } => departs_from_defaults(&returned.tracked),
-        Origin::Stored { .. } => returned.tracked.is_changed(),
+        Origin::Stored { .. } => {
+            // A field set to the value it was loaded with is no change: not written.
+            if let Some(snapshot) = snapshot {
+                snapshot.unmark_unchanged(&mut returned.tracked);
+            }
+            returned.tracked.is_changed()
+        }
     };
     let plan = plan(&returned.state, changed, &config.timeouts, now);
     if plan == Plan::Nothing {

@@ -127,7 +127,7 @@ where
         }
         // The handler used the session: what it answered depends on the token.
         slot.config.transport.vary(response.headers_mut());
-        match start(&slot.config, returned, response) {
+        match start(&slot.config, returned, slot.take_snapshot(), response) {
             Err(response) => Poll::Ready(Ok(response)),
             Ok(committing) => this.commit.insert(committing).as_mut().poll(cx).map(Ok),
         }

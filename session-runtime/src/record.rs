@@ -312,3 +312,44 @@ fn parse_frame(bytes: &[u8]) -> Result<(u32, Vec<RawField<'_>>), DecodeError> {
     }
     Ok((version, fields))
 }
+
+/// What the store held for a session when it was loaded, kept until the commit so that a
+/// field set to the value it already had is not written again (see
+/// [`Tracked::unmark_unchanged`]). It holds the loaded bytes themselves, never a digest: a
+/// collision could otherwise drop a real change.
+pub(crate) enum Snapshot {
+    /// The record as a server-side store returned it.
+    Fields(Record),
+    /// The framed record as a cookie carried it.
+    Framed(Vec<u8>),
+}
+
+impl Snapshot {
+    /// Unmarks the changes of `tracked` that leave a field as this snapshot holds it. Does
+    /// nothing unless the snapshot is of `T`'s current version (a migrated record is
+    /// written back whole).
+    pub(crate) fn unmark_unchanged<T: Databag>(&self, tracked: &mut Tracked<T>) {
+        if !tracked.is_changed() {
+            return;
+        }
+        let record = match self {
+            Self::Fields(record) => record,
+            Self::Framed(bytes) => {
+                if let Ok((version, fields)) = parse_frame(bytes) {
+                    if version == T::VERSION {
+                        tracked.unmark_unchanged(|key| {
+                            fields
+                                .iter()
+                                .find(|field| field.key == key)
+                                .map(|field| field.value)
+                        });
+                    }
+                }
+                return;
+            }
+        };
+        if record.version == T::VERSION {
+            tracked.unmark_unchanged(|key| record.get(key));
+        }
+    }
+}

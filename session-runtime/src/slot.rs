@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::config::Config;
 use crate::handle::{ReturnTo, Returned};
+use crate::record::Snapshot;
 
 enum SlotState<T> {
     /// No handler has asked for the session.
@@ -19,6 +20,10 @@ enum SlotState<T> {
 pub(crate) struct Slot<T> {
     pub(crate) config: Arc<Config<T>>,
     state: Mutex<SlotState<T>>,
+    /// The record as the store held it when this request loaded the session: at commit, a
+    /// field set to the value it already had is no change. Whatever writes the session
+    /// before the commit must replace it with what it wrote.
+    snapshot: Mutex<Option<Snapshot>>,
 }
 
 /// What [`Slot::check_out`] found.
@@ -36,6 +41,7 @@ impl<T> Slot<T> {
         Self {
             config,
             state: Mutex::new(SlotState::Untouched),
+            snapshot: Mutex::new(None),
         }
     }
 
@@ -52,6 +58,19 @@ impl<T> Slot<T> {
             SlotState::Returned(returned) => CheckOut::Again(returned),
             SlotState::CheckedOut => CheckOut::Busy,
         }
+    }
+
+    /// Keeps what the session was loaded from, for the commit.
+    pub(crate) fn keep_snapshot(&self, snapshot: Option<Snapshot>) {
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = snapshot;
+    }
+
+    /// What the session was loaded from, if it was loaded from a store and kept.
+    pub(crate) fn take_snapshot(&self) -> Option<Snapshot> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Loading failed: the next extraction may try again.

@@ -8,7 +8,7 @@ use tracing::Instrument as _;
 
 use super::{decoded, Answer, Applied, CommitError, Ctx, Lookup, Plan, Token, TokenUpdate};
 use crate::id::SessionId;
-use crate::record::{Record, RecordField};
+use crate::record::{Record, RecordField, Snapshot};
 use crate::schema::{Databag, Tracked};
 use crate::store::{CreateOutcome, RemovalListener, SaveOutcome, SessionMeta, SessionStore};
 use crate::store::{Loaded, StoreError};
@@ -54,7 +54,9 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
             if stored.meta.is_expired(now) {
                 return Ok(Lookup::Dead);
             }
-            Ok(decoded(id, stored.meta, stored.record.decode::<T>(), false))
+            let value = stored.record.decode::<T>();
+            let snapshot = Snapshot::Fields(stored.record);
+            Ok(decoded(id, stored.meta, value, false, snapshot))
         }))
     }
 
