@@ -15,7 +15,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Response, StatusCode};
 use tracing::Instrument as _;
 
-use crate::backend::{Abandoned, Answer, CommitError, Ctx, Plan, TokenUpdate};
+use crate::backend::{Abandoned, Answer, Applied, CommitError, Ctx, Plan, TokenUpdate};
 use crate::config::Config;
 use crate::handle::{Origin, Returned};
 use crate::plan::plan;
@@ -25,9 +25,10 @@ use crate::schema::{Databag, Tracked};
 /// A commit in progress, with the response it completes.
 pub(crate) type Committing<B> = Pin<Box<dyn Future<Output = Response<B>> + Send>>;
 
-/// Starts the commit of a returned session: `Err(response)` when there is nothing to write
-/// or send (the common case of a request that only read its session), else the future that
-/// commits and then yields the response, with its token headers or as an opaque error.
+/// Starts the commit of a returned session: `Err(response)` when the response is ready now
+/// (nothing to write or send, the common case of a request that only read its session; or
+/// a commit the backend did at once), else the future that commits and then yields the
+/// response, with its token headers or as an opaque error.
 pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
     config: &Arc<Config<T>>,
     mut returned: Returned<T>,
@@ -50,8 +51,21 @@ pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
     if plan == Plan::Nothing {
         return Err(response);
     }
-    let config = Arc::clone(config);
     let tracked = returned.tracked;
+    if !plan.is_multi_step() && config.backend.commits_at_once(&plan) {
+        // A backend that needs no I/O for this plan (the cookie store, the memory store's
+        // save and touch) has committed when `apply` returns: the response goes out now,
+        // without a boxed future. (Were the answer a future after all, it would be dropped
+        // unpolled, which does nothing, and the commit would run below.)
+        let abandoned = Abandoned::unwatched();
+        let ctx = ctx(config, now, &abandoned);
+        let answer = config.backend.apply(plan.clone(), &tracked, &ctx);
+        if let Answer::Now(applied) = answer {
+            let result = applied.map(|applied| hooks(config, applied, &tracked));
+            return Err(respond(config, result, response, now));
+        }
+    }
+    let config = Arc::clone(config);
     if !plan.is_multi_step() {
         return Ok(Box::pin(async move {
             let result = run(&config, plan, tracked, now, Abandoned::unwatched()).await;
@@ -154,25 +168,34 @@ async fn run<T: Databag>(
     now: u64,
     abandoned: Abandoned,
 ) -> Result<TokenUpdate, CommitError> {
-    // Every store operation of this commit shares one deadline.
-    let ctx = Ctx {
-        deadline: tokio::time::Instant::now() + config.store_timeout,
-        timeout: config.store_timeout,
-        now,
-        purpose: config.transport.name(),
-        abandoned: &abandoned,
-    };
+    let ctx = ctx(config, now, &abandoned);
     let applied = match config.backend.apply(plan, &tracked, &ctx) {
         Answer::Now(applied) => applied,
         Answer::Later(applying) => applying.await,
     }?;
+    Ok(hooks(config, applied, &tracked))
+}
+
+/// What a commit runs with: every store operation of the commit shares one deadline.
+fn ctx<'a, T>(config: &'a Config<T>, now: u64, abandoned: &'a Abandoned) -> Ctx<'a> {
+    Ctx {
+        deadline: tokio::time::Instant::now() + config.store_timeout,
+        timeout: config.store_timeout,
+        now,
+        purpose: config.transport.name(),
+        abandoned,
+    }
+}
+
+/// Runs the hooks for what a commit did; the token update is what remains for the response.
+fn hooks<T: Databag>(config: &Config<T>, applied: Applied, tracked: &Tracked<T>) -> TokenUpdate {
     if let (Some(id), Some(hook)) = (&applied.started, &config.on_started) {
         hook(id, tracked.get());
     }
     if let (Some(id), Some(hook)) = (&applied.deleted, &config.on_deleted) {
         hook(id, tracked.get());
     }
-    Ok(applied.token)
+    applied.token
 }
 
 /// Writes the token update into the response headers.

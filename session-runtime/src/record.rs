@@ -128,6 +128,21 @@ impl Record {
         }
     }
 
+    /// [`merge`](Self::merge) from a borrowed `changes`: a field already present takes the
+    /// new bytes into its own buffer, so a save of existing fields allocates nothing.
+    pub(crate) fn merge_from(&mut self, changes: &Record) {
+        self.version = changes.version;
+        for change in &changes.fields {
+            match self.fields.iter_mut().find(|field| field.key == change.key) {
+                Some(field) => {
+                    field.value.clear();
+                    field.value.extend_from_slice(&change.value);
+                }
+                None => self.fields.push(change.clone()),
+            }
+        }
+    }
+
     /// Decodes the record as `T`, migrating it when it is older (see [`Decoded`]).
     ///
     /// # Errors
@@ -285,32 +300,77 @@ fn take<'a>(input: &mut &'a [u8], len: u32, reason: &'static str) -> Result<&'a 
 }
 
 fn parse_frame(bytes: &[u8]) -> Result<(u32, Vec<RawField<'_>>), DecodeError> {
-    let mut input = bytes;
-    let header = rd::read_array_len(&mut input).map_err(|_| malformed("no record header"))?;
-    if header != 2 {
-        return Err(malformed("record header is not a pair"));
+    let mut frame = Frame::open(bytes)?;
+    let mut fields = Vec::with_capacity(frame.remaining);
+    while let Some(field) = frame.next_field()? {
+        fields.push(field);
     }
-    let version: u32 = rd::read_int(&mut input).map_err(|_| malformed("bad schema version"))?;
-    let count = rd::read_map_len(&mut input).map_err(|_| malformed("no field map"))?;
-    // Every entry takes at least two bytes, so a claimed count larger than that is a lie;
-    // checking it first keeps the allocation bounded by the input size.
-    let count = usize::try_from(count).map_err(|_| malformed("field count"))?;
-    if count > input.len() / 2 {
-        return Err(malformed("field count exceeds the record size"));
+    Ok((frame.version, fields))
+}
+
+/// A framed record read field by field, without collecting the fields.
+struct Frame<'a> {
+    version: u32,
+    /// Fields not read yet.
+    remaining: usize,
+    input: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    /// Reads the header; the fields follow with [`next_field`](Self::next_field).
+    fn open(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut input = bytes;
+        let header = rd::read_array_len(&mut input).map_err(|_| malformed("no record header"))?;
+        if header != 2 {
+            return Err(malformed("record header is not a pair"));
+        }
+        let version: u32 = rd::read_int(&mut input).map_err(|_| malformed("bad schema version"))?;
+        let count = rd::read_map_len(&mut input).map_err(|_| malformed("no field map"))?;
+        // Every entry takes at least two bytes, so a claimed count larger than that is a
+        // lie; checking it first keeps an allocation sized by it bounded by the input size.
+        let count = usize::try_from(count).map_err(|_| malformed("field count"))?;
+        if count > input.len() / 2 {
+            return Err(malformed("field count exceeds the record size"));
+        }
+        Ok(Self {
+            version,
+            remaining: count,
+            input,
+        })
     }
-    let mut fields = Vec::with_capacity(count);
-    for _ in 0..count {
-        let key_len = rd::read_str_len(&mut input).map_err(|_| malformed("bad field key"))?;
-        let key = take(&mut input, key_len, "truncated field key")?;
+
+    /// The next field, or `None` after the last (when no byte may follow).
+    fn next_field(&mut self) -> Result<Option<RawField<'a>>, DecodeError> {
+        if self.remaining == 0 {
+            if !self.input.is_empty() {
+                return Err(malformed("trailing bytes after the record"));
+            }
+            return Ok(None);
+        }
+        self.remaining -= 1;
+        let input = &mut self.input;
+        let key_len = rd::read_str_len(input).map_err(|_| malformed("bad field key"))?;
+        let key = take(input, key_len, "truncated field key")?;
         let key = core::str::from_utf8(key).map_err(|_| malformed("field key is not UTF-8"))?;
-        let value_len = rd::read_bin_len(&mut input).map_err(|_| malformed("bad field value"))?;
-        let value = take(&mut input, value_len, "truncated field value")?;
-        fields.push(RawField { key, value });
+        let value_len = rd::read_bin_len(input).map_err(|_| malformed("bad field value"))?;
+        let value = take(input, value_len, "truncated field value")?;
+        Ok(Some(RawField { key, value }))
     }
-    if !input.is_empty() {
-        return Err(malformed("trailing bytes after the record"));
+
+    /// The value under `key` in the framed record `bytes` of `version`, if it is one and
+    /// well-formed up to that field.
+    fn find(bytes: &'a [u8], version: u32, key: &str) -> Option<&'a [u8]> {
+        let mut frame = Self::open(bytes).ok()?;
+        if frame.version != version {
+            return None;
+        }
+        while let Ok(Some(field)) = frame.next_field() {
+            if field.key == key {
+                return Some(field.value);
+            }
+        }
+        None
     }
-    Ok((version, fields))
 }
 
 /// What the store held for a session when it was loaded, kept until the commit so that a
@@ -320,6 +380,8 @@ fn parse_frame(bytes: &[u8]) -> Result<(u32, Vec<RawField<'_>>), DecodeError> {
 pub(crate) enum Snapshot {
     /// The record as a server-side store returned it.
     Fields(Record),
+    /// The record shared with the store that holds it (the memory store: no copy).
+    Shared(std::sync::Arc<Record>),
     /// The framed record as a cookie carried it.
     Framed(Vec<u8>),
 }
@@ -334,17 +396,10 @@ impl Snapshot {
         }
         let record = match self {
             Self::Fields(record) => record,
+            Self::Shared(record) => record,
             Self::Framed(bytes) => {
-                if let Ok((version, fields)) = parse_frame(bytes) {
-                    if version == T::VERSION {
-                        tracked.unmark_unchanged(|key| {
-                            fields
-                                .iter()
-                                .find(|field| field.key == key)
-                                .map(|field| field.value)
-                        });
-                    }
-                }
+                // A few changed fields, each looked up in the frame: no allocation.
+                tracked.unmark_unchanged(|key| Frame::find(bytes, T::VERSION, key));
                 return;
             }
         };

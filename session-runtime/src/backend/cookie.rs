@@ -66,6 +66,10 @@ impl<T: Databag> Backend<T> for CookieStore {
         Answer::Now(self.apply_now(plan, tracked, ctx))
     }
 
+    fn commits_at_once(&self, _plan: &Plan) -> bool {
+        true
+    }
+
     fn subscribe_removals(&self, _listener: &RemovalListener) {
         // Cookies expire on the client: there is nothing to observe.
     }

@@ -298,6 +298,10 @@ pub(crate) trait Backend<T>: Send + Sync + 'static {
         ctx: &'a Ctx<'a>,
     ) -> Answer<'a, Result<Applied, CommitError>>;
 
+    /// Whether [`apply`](Self::apply) answers `plan` at once ([`Answer::Now`]): the commit
+    /// then runs it inside the request's poll, without a boxed future.
+    fn commits_at_once(&self, plan: &Plan) -> bool;
+
     /// Registers the layer's `on_deleted` for sessions the backend removes by itself.
     fn subscribe_removals(&self, listener: &RemovalListener);
 }
