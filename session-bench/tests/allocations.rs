@@ -73,17 +73,18 @@ async fn per_request(target: &Target) -> f64 {
     (allocations() - before) as f64 / REQUESTS as f64
 }
 
-/// The most allocations per request each of our cases may make (the count when this test
-/// was written, rounded up to a whole allocation).
+/// The most allocations per request each of our cases may make: the counts of 2026-11-24
+/// (issue 16), which are exact for the in-process cases and within a tenth for Redis (its
+/// client's reads can split differently), rounded up.
 fn budget(case: &str) -> f64 {
     match case {
-        "e2e_layer_unused" => 4.0,
-        "e2e_memory_read" => 24.0,
-        "e2e_memory_write" => 34.0,
-        "e2e_cookie_read" => 22.0,
-        "e2e_cookie_write" => 30.0,
-        "e2e_redis_read" => 80.0,
-        "e2e_redis_write" => 160.0,
+        "e2e_layer_unused" => 20.0,
+        "e2e_memory_read" => 32.0,
+        "e2e_memory_write" => 36.0,
+        "e2e_cookie_read" => 33.0,
+        "e2e_cookie_write" => 41.0,
+        "e2e_redis_read" => 61.0,
+        "e2e_redis_write" => 100.0,
         _ => 0.0,
     }
 }

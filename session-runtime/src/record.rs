@@ -149,14 +149,21 @@ impl Record {
     /// If the version is newer than `T`'s or has no migration path, or a field does not
     /// decode.
     pub fn decode<T: Databag>(&self) -> Result<Decoded<T>, DecodeError> {
-        let raw: Vec<RawField<'_>> = self
-            .fields
-            .iter()
-            .map(|field| RawField {
+        fn borrow(field: &RecordField) -> RawField<'_> {
+            RawField {
                 key: &field.key,
                 value: &field.value,
-            })
-            .collect();
+            }
+        }
+        // Most records have a few fields: borrowed on the stack, no allocation.
+        if self.fields.len() <= INLINE_FIELDS {
+            let mut raw = [EMPTY_FIELD; INLINE_FIELDS];
+            for (slot, field) in raw.iter_mut().zip(&self.fields) {
+                *slot = borrow(field);
+            }
+            return decode_fields(self.version, &raw[..self.fields.len()]);
+        }
+        let raw: Vec<RawField<'_>> = self.fields.iter().map(borrow).collect();
         decode_fields(self.version, &raw)
     }
 
@@ -233,9 +240,28 @@ pub fn encode_to_bytes<T: Databag>(value: &T) -> Result<Vec<u8>, EncodeError> {
 /// # Errors
 /// [`DecodeError::Malformed`] for bad framing, or any error of [`Record::decode`].
 pub fn decode_from_bytes<T: Databag>(bytes: &[u8]) -> Result<Decoded<T>, DecodeError> {
+    let mut frame = Frame::open(bytes)?;
+    // Most records have a few fields: borrowed on the stack, no allocation.
+    if frame.remaining <= INLINE_FIELDS {
+        let mut raw = [EMPTY_FIELD; INLINE_FIELDS];
+        let mut len = 0;
+        while let Some(field) = frame.next_field()? {
+            // `remaining` bounds the count: never past the array.
+            if let Some(slot) = raw.get_mut(len) {
+                *slot = field;
+                len += 1;
+            }
+        }
+        return decode_fields(frame.version, &raw[..len]);
+    }
     let (version, raw) = parse_frame(bytes)?;
     decode_fields(version, &raw)
 }
+
+/// Records of up to this many fields are decoded without allocating their field list.
+const INLINE_FIELDS: usize = 16;
+
+const EMPTY_FIELD: RawField<'static> = RawField { key: "", value: &[] };
 
 /// Decodes borrowed fields of a record of `version` as `T`, migrating older versions.
 ///
