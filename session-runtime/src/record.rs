@@ -261,7 +261,10 @@ pub fn decode_from_bytes<T: Databag>(bytes: &[u8]) -> Result<Decoded<T>, DecodeE
 /// Records of up to this many fields are decoded without allocating their field list.
 const INLINE_FIELDS: usize = 16;
 
-const EMPTY_FIELD: RawField<'static> = RawField { key: "", value: &[] };
+const EMPTY_FIELD: RawField<'static> = RawField {
+    key: "",
+    value: &[],
+};
 
 /// Decodes borrowed fields of a record of `version` as `T`, migrating older versions.
 ///
@@ -385,6 +388,7 @@ impl<'a> Frame<'a> {
 
     /// The value under `key` in the framed record `bytes` of `version`, if it is one and
     /// well-formed up to that field.
+    #[cfg(feature = "cookie-store")]
     fn find(bytes: &'a [u8], version: u32, key: &str) -> Option<&'a [u8]> {
         let mut frame = Self::open(bytes).ok()?;
         if frame.version != version {
@@ -409,6 +413,7 @@ pub(crate) enum Snapshot {
     /// The record shared with the store that holds it (the memory store: no copy).
     Shared(std::sync::Arc<Record>),
     /// The framed record as a cookie carried it.
+    #[cfg(feature = "cookie-store")]
     Framed(Vec<u8>),
 }
 
@@ -423,6 +428,7 @@ impl Snapshot {
         let record = match self {
             Self::Fields(record) => record,
             Self::Shared(record) => record,
+            #[cfg(feature = "cookie-store")]
             Self::Framed(bytes) => {
                 // A few changed fields, each looked up in the frame: no allocation.
                 tracked.unmark_unchanged(|key| Frame::find(bytes, T::VERSION, key));

@@ -18,6 +18,11 @@
 //! change with this workspace's code. A Rust client on hyper would share the allocator and
 //! the Tokio version under test and cost more per request on the same two CPUs.
 //!
+//! Two tables: requests per second (what the issue's targets are stated in; on a machine
+//! shared with other work it measures the scheduler as much as the code), and the server's
+//! CPU time per request, read from `/proc/<pid>/task/*/schedstat` around each run, which
+//! stays meaningful when the server does not get a whole CPU.
+//!
 //! Options: `--rounds N` (5), `--duration S` seconds per run (2), `--connections C` (8),
 //! `--stores memory,cookie,redis` (all), `--routes plain,read,write` (all).
 
@@ -214,6 +219,8 @@ struct Target<'a> {
     server: &'a Server,
     /// Requests per second, one per round.
     rates: Vec<f64>,
+    /// The server's CPU time per request in µs, one per round.
+    cpu: Vec<f64>,
 }
 
 fn bench(options: &Options) -> Result<(), Error> {
@@ -260,6 +267,7 @@ fn bench(options: &Options) -> Result<(), Error> {
             variant: Variant::None,
             server: &none,
             rates: Vec::new(),
+            cpu: Vec::new(),
         });
         for (store, variant, server) in &servers {
             targets.push(Target {
@@ -269,6 +277,7 @@ fn bench(options: &Options) -> Result<(), Error> {
                 variant: *variant,
                 server,
                 rates: Vec::new(),
+                cpu: Vec::new(),
             });
         }
     }
@@ -284,9 +293,17 @@ fn bench(options: &Options) -> Result<(), Error> {
         for step in 0..len {
             let index = (step + round * 7) % len;
             let target = &targets[index];
-            let rate = wrk(target, options.duration, options.connections, client_cpu)?;
-            eprintln!("  {:<26} {:>10.0} req/s", target.label, rate);
-            targets[index].rates.push(rate);
+            let before = cpu_ns(target.server.child.id());
+            let run = wrk(target, options.duration, options.connections, client_cpu)?;
+            let cpu = cpu_ns(target.server.child.id()).saturating_sub(before) as f64
+                / 1000.0
+                / run.requests.max(1) as f64;
+            eprintln!(
+                "  {:<26} {:>10.0} req/s {:>7.2} µs CPU/request",
+                target.label, run.rate, cpu
+            );
+            targets[index].rates.push(run.rate);
+            targets[index].cpu.push(cpu);
         }
     }
     report(options, &targets);
@@ -331,7 +348,55 @@ fn report(options: &Options, targets: &[Target<'_>]) {
             );
         }
     }
+    println!(
+        "\nThe server's CPU time per request (µs, all its threads, from /proc schedstat): \
+         medians; \"none / ours\" is the throughput a fully busy CPU would allow, relative to \
+         the no-session server, per round then the median (min–max). Steadier than req/s on \
+         a shared machine.\n"
+    );
+    println!("| route | store | no session µs | ours µs | none / ours | peer µs | none / peer | peer / ours (> 1: ours cheaper) |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for &route in &options.routes {
+        let find = |store: Option<Store>, variant: Variant| {
+            targets
+                .iter()
+                .find(|t| t.route == route && t.store == store && t.variant == variant)
+        };
+        let Some(none) = find(None, Variant::None) else {
+            continue;
+        };
+        for &store in &options.stores {
+            let (Some(ours), Some(peer)) = (
+                find(Some(store), Variant::Ours),
+                find(Some(store), Variant::Peer),
+            ) else {
+                continue;
+            };
+            println!(
+                "| /{route} | {} | {:.2} | {:.2} | {} | {:.2} | {} | {} |",
+                store.name(),
+                median(&none.cpu),
+                median(&ours.cpu),
+                ratio(&none.cpu, &ours.cpu),
+                median(&peer.cpu),
+                ratio(&none.cpu, &peer.cpu),
+                ratio(&peer.cpu, &ours.cpu),
+            );
+        }
+    }
     println!("\n{}", load());
+}
+
+/// The CPU time all threads of process `pid` have used so far, in ns (0 if unknown).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -392,12 +457,18 @@ fn check_wrk() -> Result<(), Error> {
 
 /// Runs wrk against `target` for `seconds` and returns its requests per second; fails on
 /// any non-2xx answer or socket error, so that a broken server is never measured as fast.
+/// What one wrk run measured.
+struct Run {
+    rate: f64,
+    requests: u64,
+}
+
 fn wrk(
     target: &Target<'_>,
     seconds: u32,
     connections: u32,
     pin: Option<&str>,
-) -> Result<f64, Error> {
+) -> Result<Run, Error> {
     let url = format!("http://127.0.0.1:{}/{}", target.server.port, target.route);
     let mut command = match pin {
         Some(cpu) => {
@@ -431,14 +502,21 @@ fn wrk(
             return Err(format!("{}: {bad}:\n{text}", target.label).into());
         }
     }
-    text.lines()
+    let rate = text
+        .lines()
         .find_map(|line| line.strip_prefix("Requests/sec:"))
-        .and_then(|rate| rate.trim().parse::<f64>().ok())
-        .ok_or_else(|| {
-            format!(
-                "no Requests/sec in wrk's output for {}:\n{text}",
-                target.label
-            )
-            .into()
-        })
+        .and_then(|rate| rate.trim().parse::<f64>().ok());
+    // "  123456 requests in 2.00s, 15.21MB read"
+    let requests = text
+        .lines()
+        .find(|line| line.contains(" requests in "))
+        .and_then(|line| line.split_whitespace().next()?.parse::<u64>().ok());
+    match (rate, requests) {
+        (Some(rate), Some(requests)) => Ok(Run { rate, requests }),
+        _ => Err(format!(
+            "no Requests/sec or request count in wrk's output for {}:\n{text}",
+            target.label
+        )
+        .into()),
+    }
 }
