@@ -23,6 +23,7 @@ use crate::error::SaveError;
 use crate::handle::{ClientToken, Intent, Origin, Returned, SessionState};
 use crate::id::SessionId;
 use crate::plan::{deadlines, plan};
+use crate::record::Snapshot;
 use crate::schema::{keys, Databag, Tracked};
 
 /// A commit in progress, with the response it completes.
@@ -55,15 +56,23 @@ pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
     config: &Arc<Config<T>>,
     returned: Option<Returned<T>>,
     pending: Option<Pending>,
+    snapshot: Option<Snapshot>,
     mut response: Response<B>,
 ) -> Result<Committing<B>, Response<B>> {
     let now = config.clock.now_ms();
-    let Some(returned) = returned else {
+    let Some(mut returned) = returned else {
         if let Some(pending) = pending {
             send(config, response.headers_mut(), pending, now);
         }
         return Err(response);
     };
+    if let (Origin::Stored { .. }, Intent::Keep | Intent::Renew { .. }, Some(snapshot)) =
+        (&returned.state.origin, &returned.state.intent, snapshot)
+    {
+        // A field set to the value it was loaded with is no change: not written. (Not after
+        // `destroy()`: the fresh session starts from defaults, and stores what was set.)
+        snapshot.unmark_unchanged(&mut returned.tracked);
+    }
     let plan = decide(config, &returned, now);
     let persistent = config.persists(&returned.tracked);
     let resend = remember_changed(&returned.tracked);
@@ -73,7 +82,6 @@ pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
         }
         return Err(response);
     }
-    let config = Arc::clone(config);
     let finish = move |config: &Config<T>, result: Result<Applied, CommitError>, response| {
         let result = result.map(|applied| {
             let update = resent(applied.token, resend);
@@ -85,6 +93,20 @@ pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
         });
         respond(config, result, response, now)
     };
+    if !plan.is_multi_step() && config.backend.commits_at_once(&plan) {
+        // A backend that needs no I/O for this plan (the cookie store, the memory store's
+        // save and touch) has committed when `apply` returns: the response goes out now,
+        // without a boxed future. (Were the answer a future after all, it would be dropped
+        // unpolled, which does nothing, and the commit would run below.)
+        let abandoned = Abandoned::unwatched();
+        let ctx = ctx(config, now, &abandoned);
+        let answer = config.backend.apply(plan.clone(), &returned.tracked, &ctx);
+        if let Answer::Now(applied) = answer {
+            let result = applied.inspect(|applied| hooks(config, applied, &returned));
+            return Err(finish(config, result, response));
+        }
+    }
+    let config = Arc::clone(config);
     if !plan.is_multi_step() {
         return Ok(Box::pin(async move {
             let result = run(&config, plan, &returned, now, &Abandoned::unwatched()).await;
@@ -378,18 +400,24 @@ async fn apply<T: Databag>(
     now: u64,
     abandoned: &Abandoned,
 ) -> Result<Applied, CommitError> {
-    let ctx = Ctx {
+    match config
+        .backend
+        .apply(plan, tracked, &ctx(config, now, abandoned))
+    {
+        Answer::Now(applied) => applied,
+        Answer::Later(applying) => applying.await,
+    }
+}
+
+/// What a commit runs with: every store operation of the commit shares one deadline.
+fn ctx<'a, T>(config: &'a Config<T>, now: u64, abandoned: &'a Abandoned) -> Ctx<'a> {
+    Ctx {
         deadline: tokio::time::Instant::now() + config.store_timeout,
         timeout: config.store_timeout,
         now,
         purpose: config.transport.name(),
         abandoned,
-    };
-    let applied = match config.backend.apply(plan, tracked, &ctx) {
-        Answer::Now(applied) => applied,
-        Answer::Later(applying) => applying.await,
-    };
-    applied
+    }
 }
 
 /// `on_started` for a session this commit stored first, `on_deleted` for one it removed

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::handle::{ClientToken, Core, FromCore, Returned, SessionState};
 use crate::id::SessionId;
 use crate::plan::{deadlines, earliest, tightened};
+use crate::record::Snapshot;
 use crate::rejection::SessionRejection;
 use crate::schema::{Databag, Tracked};
 use crate::slot::{CheckOut, Slot};
@@ -31,7 +32,10 @@ pub async fn extract<H: FromCore>(parts: &mut Parts) -> Result<H, SessionRejecti
         CheckOut::Load => {
             let tokens = slot.config.transport.read_tokens(&parts.headers);
             match load(&slot.config, tokens).await {
-                Ok((tracked, state)) => Returned::new(tracked, state),
+                Ok((tracked, state, snapshot)) => {
+                    slot.keep_snapshot(snapshot);
+                    Returned::new(tracked, state)
+                }
                 Err(rejection) => {
                     slot.release();
                     return Err(rejection);
@@ -50,7 +54,7 @@ pub async fn extract<H: FromCore>(parts: &mut Parts) -> Result<H, SessionRejecti
 async fn load<T: Databag>(
     config: &Config<T>,
     tokens: crate::transport::Candidates<'_>,
-) -> Result<(Tracked<T>, SessionState), SessionRejection> {
+) -> Result<(Tracked<T>, SessionState, Option<Snapshot>), SessionRejection> {
     let now = config.clock.now_ms();
     // The reads of all the tokens share one store timeout.
     let deadline = tokio::time::Instant::now() + config.store_timeout;
@@ -99,14 +103,18 @@ async fn load<T: Databag>(
     }
     if let Some((found, expires_ms)) = live {
         let state = SessionState::stored(found.id, found.meta, expires_ms, found.reseal);
-        return Ok((found.tracked, state));
+        return Ok((found.tracked, state, found.snapshot));
     }
     let id = SessionId::generate().map_err(|error| {
         tracing::error!(%error, "cannot generate a session id");
         SessionRejection::NoRandomness
     })?;
     let expires = deadlines(&config.timeouts, now, now).expires_ms;
-    Ok((Tracked::defaults(), SessionState::new(id, expires, client)))
+    Ok((
+        Tracked::defaults(),
+        SessionState::new(id, expires, client),
+        None,
+    ))
 }
 
 /// What one token names under the current timeouts.

@@ -133,7 +133,13 @@ where
         }
         // The handler used the session: what it answered depends on the token.
         slot.config.transport.vary(response.headers_mut());
-        match start(&slot.config, returned, pending, response) {
+        match start(
+            &slot.config,
+            returned,
+            pending,
+            slot.take_snapshot(),
+            response,
+        ) {
             Err(response) => Poll::Ready(Ok(response)),
             Ok(committing) => this.commit.insert(committing).as_mut().poll(cx).map(Ok),
         }

@@ -150,20 +150,42 @@ impl Record {
         }
     }
 
+    /// [`merge`](Self::merge) from a borrowed `changes`: a field already present takes the
+    /// new bytes into its own buffer, so a save of existing fields allocates nothing.
+    pub(crate) fn merge_from(&mut self, changes: &Record) {
+        self.version = changes.version;
+        for change in &changes.fields {
+            match self.fields.iter_mut().find(|field| field.key == change.key) {
+                Some(field) => {
+                    field.value.clear();
+                    field.value.extend_from_slice(&change.value);
+                }
+                None => self.fields.push(change.clone()),
+            }
+        }
+    }
+
     /// Decodes the record as `T`, migrating it when it is older (see [`Decoded`]).
     ///
     /// # Errors
     /// If the version is newer than `T`'s or has no migration path, or a field does not
     /// decode.
     pub fn decode<T: Databag>(&self) -> Result<Decoded<T>, DecodeError> {
-        let raw: Vec<RawField<'_>> = self
-            .fields
-            .iter()
-            .map(|field| RawField {
+        fn borrow(field: &RecordField) -> RawField<'_> {
+            RawField {
                 key: &field.key,
                 value: &field.value,
-            })
-            .collect();
+            }
+        }
+        // Most records have a few fields: borrowed on the stack, no allocation.
+        if self.fields.len() <= INLINE_FIELDS {
+            let mut raw = [EMPTY_FIELD; INLINE_FIELDS];
+            for (slot, field) in raw.iter_mut().zip(&self.fields) {
+                *slot = borrow(field);
+            }
+            return decode_fields(self.version, &raw[..self.fields.len()]);
+        }
+        let raw: Vec<RawField<'_>> = self.fields.iter().map(borrow).collect();
         decode_fields(self.version, &raw)
     }
 
@@ -261,9 +283,31 @@ fn encode_with_internal<T: Databag>(
 /// # Errors
 /// [`DecodeError::Malformed`] for bad framing, or any error of [`Record::decode`].
 pub fn decode_from_bytes<T: Databag>(bytes: &[u8]) -> Result<Decoded<T>, DecodeError> {
+    let mut frame = Frame::open(bytes)?;
+    // Most records have a few fields: borrowed on the stack, no allocation.
+    if frame.remaining <= INLINE_FIELDS {
+        let mut raw = [EMPTY_FIELD; INLINE_FIELDS];
+        let mut len = 0;
+        while let Some(field) = frame.next_field()? {
+            // `remaining` bounds the count: never past the array.
+            if let Some(slot) = raw.get_mut(len) {
+                *slot = field;
+                len += 1;
+            }
+        }
+        return decode_fields(frame.version, &raw[..len]);
+    }
     let (version, raw) = parse_frame(bytes)?;
     decode_fields(version, &raw)
 }
+
+/// Records of up to this many fields are decoded without allocating their field list.
+const INLINE_FIELDS: usize = 16;
+
+const EMPTY_FIELD: RawField<'static> = RawField {
+    key: "",
+    value: &[],
+};
 
 /// Decodes borrowed fields of a record of `version` as `T`, migrating older versions.
 ///
@@ -334,30 +378,114 @@ fn take<'a>(input: &mut &'a [u8], len: u32, reason: &'static str) -> Result<&'a 
 }
 
 fn parse_frame(bytes: &[u8]) -> Result<(u32, Vec<RawField<'_>>), DecodeError> {
-    let mut input = bytes;
-    let header = rd::read_array_len(&mut input).map_err(|_| malformed("no record header"))?;
-    if header != 2 {
-        return Err(malformed("record header is not a pair"));
+    let mut frame = Frame::open(bytes)?;
+    let mut fields = Vec::with_capacity(frame.remaining);
+    while let Some(field) = frame.next_field()? {
+        fields.push(field);
     }
-    let version: u32 = rd::read_int(&mut input).map_err(|_| malformed("bad schema version"))?;
-    let count = rd::read_map_len(&mut input).map_err(|_| malformed("no field map"))?;
-    // Every entry takes at least two bytes, so a claimed count larger than that is a lie;
-    // checking it first keeps the allocation bounded by the input size.
-    let count = usize::try_from(count).map_err(|_| malformed("field count"))?;
-    if count > input.len() / 2 {
-        return Err(malformed("field count exceeds the record size"));
+    Ok((frame.version, fields))
+}
+
+/// A framed record read field by field, without collecting the fields.
+struct Frame<'a> {
+    version: u32,
+    /// Fields not read yet.
+    remaining: usize,
+    input: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    /// Reads the header; the fields follow with [`next_field`](Self::next_field).
+    fn open(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut input = bytes;
+        let header = rd::read_array_len(&mut input).map_err(|_| malformed("no record header"))?;
+        if header != 2 {
+            return Err(malformed("record header is not a pair"));
+        }
+        let version: u32 = rd::read_int(&mut input).map_err(|_| malformed("bad schema version"))?;
+        let count = rd::read_map_len(&mut input).map_err(|_| malformed("no field map"))?;
+        // Every entry takes at least two bytes, so a claimed count larger than that is a
+        // lie; checking it first keeps an allocation sized by it bounded by the input size.
+        let count = usize::try_from(count).map_err(|_| malformed("field count"))?;
+        if count > input.len() / 2 {
+            return Err(malformed("field count exceeds the record size"));
+        }
+        Ok(Self {
+            version,
+            remaining: count,
+            input,
+        })
     }
-    let mut fields = Vec::with_capacity(count);
-    for _ in 0..count {
-        let key_len = rd::read_str_len(&mut input).map_err(|_| malformed("bad field key"))?;
-        let key = take(&mut input, key_len, "truncated field key")?;
+
+    /// The next field, or `None` after the last (when no byte may follow).
+    fn next_field(&mut self) -> Result<Option<RawField<'a>>, DecodeError> {
+        if self.remaining == 0 {
+            if !self.input.is_empty() {
+                return Err(malformed("trailing bytes after the record"));
+            }
+            return Ok(None);
+        }
+        self.remaining -= 1;
+        let input = &mut self.input;
+        let key_len = rd::read_str_len(input).map_err(|_| malformed("bad field key"))?;
+        let key = take(input, key_len, "truncated field key")?;
         let key = core::str::from_utf8(key).map_err(|_| malformed("field key is not UTF-8"))?;
-        let value_len = rd::read_bin_len(&mut input).map_err(|_| malformed("bad field value"))?;
-        let value = take(&mut input, value_len, "truncated field value")?;
-        fields.push(RawField { key, value });
+        let value_len = rd::read_bin_len(input).map_err(|_| malformed("bad field value"))?;
+        let value = take(input, value_len, "truncated field value")?;
+        Ok(Some(RawField { key, value }))
     }
-    if !input.is_empty() {
-        return Err(malformed("trailing bytes after the record"));
+
+    /// The value under `key` in the framed record `bytes` of `version`, if it is one and
+    /// well-formed up to that field.
+    #[cfg(feature = "cookie-store")]
+    fn find(bytes: &'a [u8], version: u32, key: &str) -> Option<&'a [u8]> {
+        let mut frame = Self::open(bytes).ok()?;
+        if frame.version != version {
+            return None;
+        }
+        while let Ok(Some(field)) = frame.next_field() {
+            if field.key == key {
+                return Some(field.value);
+            }
+        }
+        None
     }
-    Ok((version, fields))
+}
+
+/// What the store held for a session when it was loaded, kept until the commit so that a
+/// field set to the value it already had is not written again (see
+/// [`Tracked::unmark_unchanged`]). It holds the loaded bytes themselves, never a digest: a
+/// collision could otherwise drop a real change.
+pub(crate) enum Snapshot {
+    /// The record as a server-side store returned it.
+    Fields(Record),
+    /// The record shared with the store that holds it (the memory store: no copy).
+    Shared(std::sync::Arc<Record>),
+    /// The framed record as a cookie carried it.
+    #[cfg(feature = "cookie-store")]
+    Framed(Vec<u8>),
+}
+
+impl Snapshot {
+    /// Unmarks the changes of `tracked` that leave a field as this snapshot holds it. Does
+    /// nothing unless the snapshot is of `T`'s current version (a migrated record is
+    /// written back whole).
+    pub(crate) fn unmark_unchanged<T: Databag>(&self, tracked: &mut Tracked<T>) {
+        if !tracked.is_changed() {
+            return;
+        }
+        let record = match self {
+            Self::Fields(record) => record,
+            Self::Shared(record) => record,
+            #[cfg(feature = "cookie-store")]
+            Self::Framed(bytes) => {
+                // A few changed fields, each looked up in the frame: no allocation.
+                tracked.unmark_unchanged(|key| Frame::find(bytes, T::VERSION, key));
+                return;
+            }
+        };
+        if record.version == T::VERSION {
+            tracked.unmark_unchanged(|key| record.get(key));
+        }
+    }
 }

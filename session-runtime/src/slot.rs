@@ -9,6 +9,7 @@ use crate::commit::{merge, Outlet, Pending};
 use crate::config::Config;
 use crate::error::SaveError;
 use crate::handle::{ReturnTo, Returned};
+use crate::record::Snapshot;
 use crate::schema::Databag;
 
 enum SlotState<T> {
@@ -26,6 +27,10 @@ struct Inner<T> {
     pending: Option<Pending>,
     /// The layer took what it commits: no later save can reach the response.
     responded: bool,
+    /// The record as the store held it when this request loaded the session: at commit, a
+    /// field set to the value it already had is no change. An explicit save drops it (what
+    /// is stored is no longer what was loaded).
+    snapshot: Option<Snapshot>,
 }
 
 /// One per request: the layer's configuration, and where the handle returns.
@@ -52,6 +57,7 @@ impl<T> Slot<T> {
                 state: SlotState::Untouched,
                 pending: None,
                 responded: false,
+                snapshot: None,
             }),
         }
     }
@@ -69,6 +75,17 @@ impl<T> Slot<T> {
             SlotState::Returned(returned) => CheckOut::Again(returned),
             SlotState::CheckedOut => CheckOut::Busy,
         }
+    }
+
+    /// Keeps what the session was loaded from, for the commit.
+    pub(crate) fn keep_snapshot(&self, snapshot: Option<Snapshot>) {
+        self.lock().snapshot = snapshot;
+    }
+
+    /// What the session was loaded from, if it was loaded from a store, kept, and not
+    /// written since by an explicit save.
+    pub(crate) fn take_snapshot(&self) -> Option<Snapshot> {
+        self.lock().snapshot.take()
     }
 
     /// Loading failed: the next extraction may try again.
@@ -113,6 +130,8 @@ impl<T: Databag> ReturnTo<T> for Slot<T> {
     }
 
     fn save<'a>(&'a self, session: &'a mut Returned<T>) -> BoxFuture<'a, Result<(), SaveError>> {
+        // Whatever the save's outcome, the store may no longer hold what was loaded.
+        self.lock().snapshot = None;
         Box::pin(crate::commit::save(&self.config, session, self))
     }
 }

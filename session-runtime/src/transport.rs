@@ -1,6 +1,8 @@
 //! How the session token travels: a cookie (default) or a request/response header; and
 //! what a response that depends on it must say to caches.
 
+use std::fmt::Write as _;
+
 use cookie::{Cookie, SameSite};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 
@@ -200,7 +202,7 @@ impl Transport {
     ) {
         match self {
             Self::Cookie(config) => {
-                let mut cookie = base_cookie(config, token.to_owned());
+                let mut cookie = base_cookie(config, token);
                 if let Some(ms) = max_age_ms {
                     let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
                     cookie.set_max_age(cookie::time::Duration::seconds(secs));
@@ -221,7 +223,7 @@ impl Transport {
     pub(crate) fn write_removal(&self, headers: &mut HeaderMap) {
         match self {
             Self::Cookie(config) => {
-                let mut cookie = base_cookie(config, String::new());
+                let mut cookie = base_cookie(config, "");
                 cookie.set_max_age(cookie::time::Duration::ZERO);
                 cookie.set_expires(cookie::time::OffsetDateTime::UNIX_EPOCH);
                 append_cookie(headers, &cookie);
@@ -258,22 +260,28 @@ fn no_store(headers: &mut HeaderMap) {
     }
 }
 
-fn base_cookie(config: &CookieConfig, value: String) -> Cookie<'static> {
-    let mut cookie = Cookie::new(config.name().to_owned(), value);
+/// The cookie with the configured attributes, borrowing its parts (nothing is copied until
+/// it is formatted).
+fn base_cookie<'a>(config: &'a CookieConfig, value: &'a str) -> Cookie<'a> {
+    let mut cookie = Cookie::new(config.name(), value);
     cookie.set_secure(config.secure);
     cookie.set_http_only(config.http_only);
     cookie.set_same_site(config.same_site);
-    cookie.set_path(config.path.clone());
+    cookie.set_path(config.path.as_str());
     if let Some(domain) = &config.domain {
-        cookie.set_domain(domain.clone());
+        cookie.set_domain(domain.as_str());
     }
     cookie
 }
 
 fn append_cookie(headers: &mut HeaderMap, cookie: &Cookie<'_>) {
+    // Formatted once into a buffer of the right size, which becomes the header value
+    // without a copy.
+    let mut text = String::with_capacity(cookie.value().len() + cookie.name().len() + 128);
+    let _ = write!(text, "{cookie}");
     // Names and values are checked when the layer is configured and tokens are URL-safe
     // base64, so the header value is always valid; a failure would only drop the cookie.
-    match HeaderValue::from_str(&cookie.to_string()) {
+    match HeaderValue::try_from(text) {
         Ok(value) => {
             headers.append(SET_COOKIE, value);
         }

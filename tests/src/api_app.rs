@@ -129,6 +129,25 @@ async fn save_visit_then_step(mut session: Session<Account>) -> String {
     format!("saved: {saved}; new after save: {}", session.is_new())
 }
 
+/// Saves a visit, then sets `visits` back to what was loaded: the commit must write it,
+/// although it equals the loaded value (the store holds the saved one).
+async fn save_visit_then_back(mut session: Session<Account>) -> String {
+    let loaded = session.visits;
+    session.set_visits(loaded + 1);
+    let saved = outcome(session.save().await);
+    session.set_visits(loaded);
+    format!("saved: {saved}")
+}
+
+/// Resets in place, then sets `user` to what the old session held: the fresh session must
+/// store it, although it equals the loaded value.
+async fn reset_keeping_user(mut session: Session<Account>) -> &'static str {
+    let user = session.user.clone();
+    session.destroy();
+    session.set_user(user);
+    "reset"
+}
+
 async fn save_logout_then_note(mut session: Session<Account>, Path(note): Path<String>) -> String {
     session.destroy();
     let saved = outcome(session.save().await);
@@ -215,6 +234,8 @@ pub fn api_app(layer: SessionLayer<Account>) -> (Router, Arc<ApiState>) {
         .route("/reset-to-defaults", post(reset_to_defaults))
         .route("/renew-only", post(renew_only))
         .route("/save/visit-then-step", post(save_visit_then_step))
+        .route("/save/visit-then-back", post(save_visit_then_back))
+        .route("/reset-keeping-user", post(reset_keeping_user))
         .route("/save/logout-then-note/{note}", post(save_logout_then_note))
         .route("/save/login/{name}", post(save_login))
         .route("/ws", get(ws))

@@ -82,6 +82,12 @@ async fn set_b(mut session: Session<TestSession>, Path(n): Path<u64>) -> String 
     format!("b: {n}")
 }
 
+async fn set_ab(mut session: Session<TestSession>, Path((a, b)): Path<(u64, u64)>) -> String {
+    session.set_a(a);
+    session.set_b(b);
+    format!("a: {a} b: {b}")
+}
+
 /// Loads the session, writes `a`, then waits for the test to release it.
 async fn held_set_a(
     State(state): State<AppState>,
@@ -158,6 +164,7 @@ pub fn app(layer: SessionLayer<TestSession>) -> (Router, AppState) {
         .route("/fail", get(fail))
         .route("/set-a/{n}", get(set_a))
         .route("/set-b/{n}", get(set_b))
+        .route("/set-ab/{a}/{b}", get(set_ab))
         .route("/held/set-a/{n}", get(held_set_a))
         .route("/held/login/{name}", post(held_login))
         .route("/held/logout", post(held_logout))

@@ -37,6 +37,7 @@ macro_rules! guarantee_suite {
             unchanged_session_sends_no_set_cookie_and_writes_nothing
             new_untouched_session_is_never_stored
             changed_session_writes_only_the_changed_fields
+            setting_fields_to_the_values_they_have_writes_nothing
             server_error_response_is_not_saved
             idle_timeout_slides_with_a_throttled_touch
             absolute_timeout_is_never_extended
@@ -215,6 +216,37 @@ pub async fn changed_session_writes_only_the_changed_fields<S: SessionStore + Cl
     assert!(text(client.get(server.url("/read")).send().await.unwrap())
         .await
         .contains("a: 7"));
+}
+
+/// Setting a field to the value it already has is no change: a request whose every write
+/// leaves the session as it was stores nothing and sends no cookie, and a request that
+/// also changes another field saves that field alone.
+pub async fn setting_fields_to_the_values_they_have_writes_nothing<S: SessionStore + Clone>(
+    store: S,
+) {
+    let store = Counting::new(store);
+    let server = serve(layer(store.clone())).await;
+    let client = browser();
+    client.get(server.url("/visit")).send().await.unwrap();
+    client.get(server.url("/set-a/7")).send().await.unwrap();
+    let writes = store.counts.writes();
+    for _ in 0..3 {
+        let response = client.get(server.url("/set-a/7")).send().await.unwrap();
+        assert!(set_cookies(&response).is_empty());
+        assert_eq!(text(response).await, "a: 7");
+    }
+    assert_eq!(
+        store.counts.writes(),
+        writes,
+        "an unchanged value was written"
+    );
+    let saves = store.counts.save.load(Ordering::SeqCst);
+    client.get(server.url("/set-ab/7/9")).send().await.unwrap();
+    assert_eq!(store.counts.writes(), writes + 1);
+    assert_eq!(store.counts.save.load(Ordering::SeqCst), saves + 1);
+    assert_eq!(store.counts.last_save_fields.load(Ordering::SeqCst), 1);
+    let body = text(client.get(server.url("/read")).send().await.unwrap()).await;
+    assert!(body.ends_with("a: 7 b: 9"), "{body}");
 }
 
 pub async fn server_error_response_is_not_saved<S: SessionStore + Clone>(store: S) {

@@ -53,6 +53,8 @@ macro_rules! session_api_suite {
             renewing_a_new_session_without_writes_stores_and_sends_nothing
             save_of_a_new_session_sends_its_token_with_the_response
             save_then_more_writes_keeps_both
+            a_value_set_back_after_a_save_is_written
+            a_reset_in_place_stores_values_equal_to_the_old_sessions
             save_after_destroy_then_writes_start_a_fresh_session
             save_after_renew_sends_the_new_token_once
             websocket_changes_after_the_upgrade_are_saved_where_the_store_allows
@@ -422,6 +424,43 @@ pub async fn save_then_more_writes_keeps_both<B: SessionBackend>(store: B, _kind
             "{body}"
         );
     }
+}
+
+/// Only real changes are written (a field set to the value it was loaded with is none), but
+/// the comparison is with what the store holds: after an explicit save, setting a field
+/// back to its loaded value is a change.
+pub async fn a_value_set_back_after_a_save_is_written<B: SessionBackend>(store: B, _kind: Kind) {
+    let (server, _) = serve(layer(store)).await;
+    let client = browser();
+    post(&client, &server, "/login/ada").await;
+    get(&client, &server, "/visit").await;
+    let body = text(post(&client, &server, "/save/visit-then-back").await).await;
+    assert_eq!(body, "saved: ok");
+    let body = text(get(&client, &server, "/read").await).await;
+    assert!(
+        body.contains("visits=1 "),
+        "the value set back was not written: {body}"
+    );
+}
+
+/// After `destroy()`, the fresh session stores what is set, even a value equal to what the
+/// old session held.
+pub async fn a_reset_in_place_stores_values_equal_to_the_old_sessions<B: SessionBackend>(
+    store: B,
+    _kind: Kind,
+) {
+    let (server, _) = serve(layer(store)).await;
+    let client = browser();
+    let old = token(&post(&client, &server, "/login/ada").await);
+    let response = post(&client, &server, "/reset-keeping-user").await;
+    assert_eq!(response.status(), 200);
+    let new = token(&response);
+    assert_ne!(old, new);
+    let body = text(get(&client, &server, "/read").await).await;
+    assert!(
+        body.contains("user=Some(\"ada\")") && body.contains("new=false"),
+        "{body}"
+    );
 }
 
 pub async fn save_after_destroy_then_writes_start_a_fresh_session<B: SessionBackend>(

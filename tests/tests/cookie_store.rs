@@ -64,6 +64,27 @@ async fn session_round_trips_through_the_cookie() {
 }
 
 #[tokio::test]
+async fn setting_a_field_to_its_value_sends_no_cookie() {
+    let server = serve(layer(key(1))).await;
+    let token = three_visits(&server).await;
+    let cookie = format!("session={token}");
+    let response = get_with(&server, "/set-a/7", &cookie).await;
+    let sealed = cookie_value(&response, "session").expect("a real change is sealed");
+    let cookie = format!("session={sealed}");
+    // `a` is 7 already: nothing to seal again, nothing to send.
+    let response = get_with(&server, "/set-a/7", &cookie).await;
+    assert!(
+        set_cookies(&response).is_empty(),
+        "an unchanged value was resealed"
+    );
+    // One real change among unchanged ones: sealed, with both values.
+    let response = get_with(&server, "/set-ab/7/9", &cookie).await;
+    let sealed = cookie_value(&response, "session").expect("a real change is sealed");
+    let response = get_with(&server, "/read", &format!("session={sealed}")).await;
+    assert!(body(response).await.ends_with("a: 7 b: 9"));
+}
+
+#[tokio::test]
 async fn cookie_does_not_reveal_the_session_data() {
     let server = serve(layer(key(1))).await;
     let client = browser();

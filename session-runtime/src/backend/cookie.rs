@@ -7,6 +7,7 @@ use super::{decoded, Answer, Applied, Backend, CommitError, Ctx, Lookup, Plan, T
 use super::{sealed::IntoBackend, TokenUpdate};
 use crate::cookie_store::{open, seal, CookieStore, Payload, MAX_COOKIE_BYTES};
 use crate::id::SessionId;
+use crate::record::Snapshot;
 use crate::schema::{Databag, Tracked};
 use crate::store::{RemovalListener, SessionMeta, StoreError};
 
@@ -42,7 +43,14 @@ impl<T: Databag> Backend<T> for CookieStore {
             Some(opened) => {
                 let payload = opened.payload;
                 let record = crate::record::decode_from_bytes::<T>(&payload.record);
-                decoded(payload.id, payload.meta, record, opened.with_old_key)
+                let snapshot = Snapshot::Framed(payload.record);
+                decoded(
+                    payload.id,
+                    payload.meta,
+                    record,
+                    opened.with_old_key,
+                    snapshot,
+                )
             }
             None => Lookup::Unusable,
         };
@@ -56,6 +64,10 @@ impl<T: Databag> Backend<T> for CookieStore {
         ctx: &'a Ctx<'a>,
     ) -> Answer<'a, Result<Applied, CommitError>> {
         Answer::Now(self.apply_now(plan, tracked, ctx))
+    }
+
+    fn commits_at_once(&self, _plan: &Plan) -> bool {
+        true
     }
 
     fn subscribe_removals(&self, _listener: &RemovalListener) {

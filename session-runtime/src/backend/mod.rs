@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::id::SessionId;
+use crate::record::Snapshot;
 use crate::schema::{Databag, Tracked};
 use crate::store::{RemovalListener, SessionMeta, SessionStore, StoreError};
 
@@ -49,6 +50,9 @@ pub(crate) struct Found<T> {
     pub(crate) tracked: Tracked<T>,
     /// The token must be issued again even if nothing changes (opened with an old key).
     pub(crate) reseal: bool,
+    /// The record as loaded, to drop changes that change nothing at commit; `None` after a
+    /// migration (the record is written back whole).
+    pub(crate) snapshot: Option<Snapshot>,
 }
 
 /// The store operations of one commit, decided by the request layer's `plan`.
@@ -267,17 +271,23 @@ pub(crate) fn decoded<T: Databag>(
     meta: SessionMeta,
     decoded: Result<crate::record::Decoded<T>, crate::error::DecodeError>,
     reseal: bool,
+    snapshot: Snapshot,
 ) -> Lookup<T> {
     match decoded {
         Ok(decoded) => {
-            if let Some(from) = decoded.migrated_from {
-                tracing::info!(session = %id, from, to = T::VERSION, "migrated a session record");
-            }
+            let snapshot = match decoded.migrated_from {
+                Some(from) => {
+                    tracing::info!(session = %id, from, to = T::VERSION, "migrated a session record");
+                    None
+                }
+                None => Some(snapshot),
+            };
             Lookup::Live(Found {
                 id,
                 meta,
                 tracked: decoded.into_tracked(),
                 reseal,
+                snapshot,
             })
         }
         Err(error) => {
@@ -309,6 +319,10 @@ pub(crate) trait Backend<T>: Send + Sync + 'static {
         tracked: &'a Tracked<T>,
         ctx: &'a Ctx<'a>,
     ) -> Answer<'a, Result<Applied, CommitError>>;
+
+    /// Whether [`apply`](Self::apply) answers `plan` at once ([`Answer::Now`]): the commit
+    /// then runs it inside the request's poll, without a boxed future.
+    fn commits_at_once(&self, plan: &Plan) -> bool;
 
     /// Registers the layer's `on_deleted` for sessions the backend removes by itself.
     fn subscribe_removals(&self, listener: &RemovalListener);

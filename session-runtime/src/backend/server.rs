@@ -8,8 +8,9 @@ use tracing::Instrument as _;
 
 use super::{decoded, Answer, Applied, CommitError, Ctx, Lookup, Plan, Token, TokenUpdate};
 use crate::id::SessionId;
-use crate::record::{Record, RecordField};
+use crate::record::{Record, RecordField, Snapshot};
 use crate::schema::{is_internal, Databag, Tracked};
+use crate::store::memory::MemoryStore;
 use crate::store::{CreateOutcome, RemovalListener, SaveOutcome, SessionMeta, SessionStore};
 use crate::store::{Loaded, StoreError};
 
@@ -26,6 +27,13 @@ impl<S: SessionStore> StoreBackend<S> {
         Self {
             store: Arc::new(store),
         }
+    }
+
+    /// The store, if it is the memory store, whose operations never wait: the layer then
+    /// calls them without a future or a timer (the same operations the `SessionStore`
+    /// methods run).
+    fn memory(&self) -> Option<&MemoryStore> {
+        (&*self.store as &dyn std::any::Any).downcast_ref::<MemoryStore>()
     }
 
     /// Another handle on the same store, for work on a task of its own.
@@ -47,6 +55,20 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
         let Some(id) = SessionId::parse(token) else {
             return Answer::Now(Ok(Lookup::Dead));
         };
+        if let Some(memory) = self.memory() {
+            // Never waits: answered at once, decoded from the stored record itself.
+            let Some((record, meta)) = memory.load_shared(&id, now) else {
+                return Answer::Now(Ok(Lookup::Unusable));
+            };
+            let value = record.decode::<T>();
+            return Answer::Now(Ok(decoded(
+                id,
+                meta,
+                value,
+                false,
+                Snapshot::Shared(record),
+            )));
+        }
         Answer::Later(Box::pin(async move {
             let Some(stored) = self.store.load(&id, now).await? else {
                 return Ok(Lookup::Unusable);
@@ -54,7 +76,9 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
             if stored.meta.is_expired(now) {
                 return Ok(Lookup::Dead);
             }
-            Ok(decoded(id, stored.meta, stored.record.decode::<T>(), false))
+            let value = stored.record.decode::<T>();
+            let snapshot = Snapshot::Fields(stored.record);
+            Ok(decoded(id, stored.meta, value, false, snapshot))
         }))
     }
 
@@ -64,6 +88,23 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
         tracked: &'a Tracked<T>,
         ctx: &'a Ctx<'a>,
     ) -> Answer<'a, Result<Applied, CommitError>> {
+        // The memory store never waits: a save or a touch (one operation each) is answered
+        // at once. Everything else takes the general path below.
+        if let (Some(memory), Plan::Save { id, meta } | Plan::Touch { id, meta }) =
+            (self.memory(), &plan)
+        {
+            let outcome = match plan {
+                Plan::Save { .. } => match Record::changes(tracked) {
+                    Ok(changes) => memory.save_now(id, &changes, meta, ctx.now),
+                    Err(error) => return Answer::Now(Err(error.into())),
+                },
+                _ => memory.touch_now(id, meta, ctx.now),
+            };
+            if outcome == SaveOutcome::Missing {
+                missing(id);
+            }
+            return Answer::Now(Ok(refreshed(outcome, id.clone(), meta)));
+        }
         Answer::Later(Box::pin(async move {
             let store = &*self.store;
             match plan {
@@ -82,11 +123,7 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
                         .bounded(store.save(&id, &changes, &meta, ctx.now))
                         .await?;
                     if outcome == SaveOutcome::Missing {
-                        tracing::debug!(
-                            session = %id,
-                            "session was deleted, expired, or rewritten by a newer deploy \
-                             during the request; its changes are dropped"
-                        );
+                        missing(&id);
                     }
                     Ok(refreshed(outcome, id, &meta))
                 }
@@ -120,12 +157,24 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
         }))
     }
 
+    fn commits_at_once(&self, plan: &Plan) -> bool {
+        self.memory().is_some() && matches!(plan, Plan::Save { .. } | Plan::Touch { .. })
+    }
+
     fn subscribe_removals(&self, listener: &RemovalListener) {
         self.store.subscribe_removals(listener);
     }
 }
 
 /// The answer to a save or touch: the same token, with the deadline that moved.
+fn missing(id: &SessionId) {
+    tracing::debug!(
+        session = %id,
+        "session was deleted, expired, or rewritten by a newer deploy during the request; \
+         its changes are dropped"
+    );
+}
+
 fn refreshed(outcome: SaveOutcome, id: SessionId, meta: &SessionMeta) -> Applied {
     match outcome {
         SaveOutcome::Saved => Applied::token(TokenUpdate::Refresh {

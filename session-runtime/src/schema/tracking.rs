@@ -53,6 +53,16 @@ impl ChangeSet {
         }
     }
 
+    /// Removes `index` from the set.
+    #[inline]
+    pub fn remove(&mut self, index: usize) {
+        if index < 64 {
+            self.inline &= !(1 << index);
+        } else if let Some(word) = self.spill.get_mut((index - 64) / 64) {
+            *word &= !(1 << ((index - 64) % 64));
+        }
+    }
+
     /// Whether `index` is in the set.
     #[inline]
     #[must_use]
@@ -211,6 +221,28 @@ impl<T: Databag> Tracked<T> {
     #[inline]
     pub fn mark_changed(&mut self, index: usize) {
         self.changes.insert(index);
+    }
+
+    /// Unmarks every changed field whose encoding equals the bytes `loaded` gives for its
+    /// key (what the store held when the session was loaded): setting a field to the value
+    /// it already had is then no change, and costs no write. A field `loaded` has no bytes
+    /// for, or that fails to encode, stays changed (the commit reports the error).
+    pub(crate) fn unmark_unchanged<'a>(&mut self, loaded: impl Fn(&str) -> Option<&'a [u8]>) {
+        if self.changes.is_empty() {
+            return;
+        }
+        let mut scratch = Vec::new();
+        // A copy to iterate over while unmarking (no allocation below 65 fields).
+        let changed = self.changes.clone();
+        for index in changed.iter() {
+            let Some(before) = T::FIELDS.get(index).and_then(|field| loaded(field.key)) else {
+                continue;
+            };
+            scratch.clear();
+            if self.value.encode_field(index, &mut scratch).is_ok() && scratch == before {
+                self.changes.remove(index);
+            }
+        }
     }
 
     /// Replaces the value and marks every stored field changed.

@@ -161,7 +161,10 @@ impl Hasher for DigestHasher {
 }
 
 struct Entry {
-    loaded: Loaded,
+    /// The record, shared with the requests that loaded it (a load costs no copy; a save
+    /// copies it only if a request still holds the old one).
+    record: Arc<Record>,
+    meta: SessionMeta,
     /// Unique within the shard: this entry's place among equal deadlines in
     /// `State::deadlines`.
     serial: u64,
@@ -175,7 +178,7 @@ struct Entry {
 fn report_of(key: Key, entry: Entry) -> Removed {
     Removed {
         digest: SessionDigest::from_bytes(key),
-        record: entry.loaded.record,
+        record: Arc::unwrap_or_clone(entry.record),
     }
 }
 
@@ -352,7 +355,7 @@ impl MemoryStore {
         &self,
         key: &Key,
         now_ms: u64,
-        update: impl FnOnce(&mut Loaded) -> bool,
+        update: impl FnOnce(&mut Arc<Record>, &mut SessionMeta) -> bool,
     ) -> SaveOutcome {
         let shard = self.inner.shard(key);
         let mut state = write(shard);
@@ -364,18 +367,18 @@ impl MemoryStore {
         let Some(entry) = sessions.get_mut(key) else {
             return SaveOutcome::Missing;
         };
-        if entry.loaded.meta.is_expired(now_ms) {
+        if entry.meta.is_expired(now_ms) {
             return SaveOutcome::Missing;
         }
-        let deadline = entry.loaded.meta.expires_ms;
-        if !update(&mut entry.loaded) {
+        let deadline = entry.meta.expires_ms;
+        if !update(&mut entry.record, &mut entry.meta) {
             return SaveOutcome::Missing;
         }
-        if entry.loaded.meta.expires_ms != deadline {
+        if entry.meta.expires_ms != deadline {
             if let Some(at) = deadline {
                 deadlines.remove(&(at, entry.serial));
             }
-            if let Some(at) = entry.loaded.meta.expires_ms {
+            if let Some(at) = entry.meta.expires_ms {
                 deadlines.insert((at, entry.serial), *key);
             }
         }
@@ -443,7 +446,8 @@ impl Shard {
     fn entry(&self, loaded: Loaded) -> Box<Entry> {
         let stamp = self.uses.fetch_add(1, Ordering::Relaxed) + 1;
         Box::new(Entry {
-            loaded,
+            record: Arc::new(loaded.record),
+            meta: loaded.meta,
             serial: stamp,
             queued: stamp,
             used: AtomicU64::new(stamp),
@@ -457,7 +461,7 @@ impl State {
         if bounded {
             self.queue.insert(entry.queued, key);
         }
-        if let Some(at) = entry.loaded.meta.expires_ms {
+        if let Some(at) = entry.meta.expires_ms {
             self.deadlines.insert((at, entry.serial), key);
         }
         self.sessions.insert(key, entry);
@@ -468,7 +472,7 @@ impl State {
         let entry = self.sessions.remove(key)?;
         // Unbounded stores queue nothing: then this finds nothing.
         self.queue.remove(&entry.queued);
-        if let Some(at) = entry.loaded.meta.expires_ms {
+        if let Some(at) = entry.meta.expires_ms {
             self.deadlines.remove(&(at, entry.serial));
         }
         Some(entry)
@@ -505,7 +509,7 @@ impl State {
                 continue;
             }
             let entry = self.sessions.remove(&key)?;
-            if let Some(at) = entry.loaded.meta.expires_ms {
+            if let Some(at) = entry.meta.expires_ms {
                 self.deadlines.remove(&(at, entry.serial));
             }
             return Some(report_of(key, *entry));
@@ -524,20 +528,63 @@ fn write(shard: &Shard) -> RwLockWriteGuard<'_, State> {
     shard.state.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl SessionStore for MemoryStore {
-    async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+/// The operations the session layer calls without a future: the store never waits, so
+/// the layer answers at once (no boxed future, no timer), exactly as the `SessionStore`
+/// methods, which call these, would.
+impl MemoryStore {
+    /// The record stored under `id`, shared (no copy), and its meta, unless unknown or
+    /// expired at `now_ms`.
+    pub(crate) fn load_shared(
+        &self,
+        id: &SessionId,
+        now_ms: u64,
+    ) -> Option<(Arc<Record>, SessionMeta)> {
         self.ensure_sweeper();
         let key = *id.digest().as_bytes();
         let shard = self.inner.shard(&key);
         let state = read(shard);
-        let Some(entry) = state.sessions.get(&key) else {
-            return Ok(None);
-        };
-        if entry.loaded.meta.is_expired(now_ms) {
-            return Ok(None);
+        let entry = state.sessions.get(&key)?;
+        if entry.meta.is_expired(now_ms) {
+            return None;
         }
         shard.mark_used(entry);
-        Ok(Some(entry.loaded.clone()))
+        Some((Arc::clone(&entry.record), entry.meta))
+    }
+
+    /// [`SessionStore::save`], at once: merges `changes` into the stored record in place.
+    pub(crate) fn save_now(
+        &self,
+        id: &SessionId,
+        changes: &Record,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> SaveOutcome {
+        self.update_live(id.digest().as_bytes(), now_ms, |record, stored_meta| {
+            // An older deploy never relabels a record a newer one wrote.
+            if record.version > changes.version {
+                return false;
+            }
+            Arc::make_mut(record).merge_from(changes);
+            *stored_meta = *meta;
+            true
+        })
+    }
+
+    /// [`SessionStore::touch`], at once.
+    pub(crate) fn touch_now(&self, id: &SessionId, meta: &SessionMeta, now_ms: u64) -> SaveOutcome {
+        self.update_live(id.digest().as_bytes(), now_ms, |_, stored_meta| {
+            *stored_meta = *meta;
+            true
+        })
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+        Ok(self.load_shared(id, now_ms).map(|(record, meta)| Loaded {
+            record: Arc::unwrap_or_clone(record),
+            meta,
+        }))
     }
 
     async fn create(
@@ -554,7 +601,7 @@ impl SessionStore for MemoryStore {
             let mut state = write(shard);
             let mut removed: Vec<Removed> = Vec::new();
             if let Some(existing) = state.sessions.get(&key) {
-                if !existing.loaded.meta.is_expired(now_ms) {
+                if !existing.meta.is_expired(now_ms) {
                     return Ok(CreateOutcome::IdTaken);
                 }
                 // An expired session under the same id: removed by the store, so reported.
@@ -590,15 +637,7 @@ impl SessionStore for MemoryStore {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        Ok(self.update_live(id.digest().as_bytes(), now_ms, |stored| {
-            // An older deploy never relabels a record a newer one wrote.
-            if stored.record.version > changes.version {
-                return false;
-            }
-            stored.record.merge(changes.clone());
-            stored.meta = *meta;
-            true
-        }))
+        Ok(self.save_now(id, changes, meta, now_ms))
     }
 
     async fn touch(
@@ -607,22 +646,22 @@ impl SessionStore for MemoryStore {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        Ok(self.update_live(id.digest().as_bytes(), now_ms, |stored| {
-            stored.meta = *meta;
-            true
-        }))
+        Ok(self.touch_now(id, meta, now_ms))
     }
 
     async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         let key = *id.digest().as_bytes();
         let taken = write(self.inner.shard(&key)).remove(&key);
         match taken {
-            Some(entry) if entry.loaded.meta.is_expired(now_ms) => {
+            Some(entry) if entry.meta.is_expired(now_ms) => {
                 // Gone by expiry, not by the caller's hand: reported like a swept one.
                 self.inner.report(&[report_of(key, *entry)]);
                 Ok(None)
             }
-            taken => Ok(taken.map(|entry| entry.loaded)),
+            taken => Ok(taken.map(|entry| Loaded {
+                record: Arc::unwrap_or_clone(entry.record),
+                meta: entry.meta,
+            })),
         }
     }
 
@@ -682,7 +721,7 @@ mod tests {
             let with_deadline = state
                 .sessions
                 .values()
-                .filter(|entry| entry.loaded.meta.expires_ms.is_some())
+                .filter(|entry| entry.meta.expires_ms.is_some())
                 .count();
             assert_eq!(state.deadlines.len(), with_deadline);
             for (key, entry) in &state.sessions {
@@ -690,7 +729,7 @@ mod tests {
                     assert_eq!(state.queue.get(&entry.queued), Some(key));
                     assert!(entry.queued <= entry.used.load(Ordering::Relaxed));
                 }
-                if let Some(at) = entry.loaded.meta.expires_ms {
+                if let Some(at) = entry.meta.expires_ms {
                     assert_eq!(state.deadlines.get(&(at, entry.serial)), Some(key));
                 }
             }
