@@ -79,12 +79,12 @@ async fn per_request(target: &Target) -> f64 {
 fn budget(case: &str) -> f64 {
     match case {
         "e2e_layer_unused" => 20.0,
-        "e2e_memory_read" => 32.0,
-        "e2e_memory_write" => 36.0,
-        "e2e_cookie_read" => 33.0,
-        "e2e_cookie_write" => 41.0,
-        "e2e_redis_read" => 61.0,
-        "e2e_redis_write" => 100.0,
+        "e2e_memory_read" => 31.0,
+        "e2e_memory_write" => 35.0,
+        "e2e_cookie_read" => 32.0,
+        "e2e_cookie_write" => 40.0,
+        "e2e_redis_read" => 60.0,
+        "e2e_redis_write" => 99.0,
         _ => 0.0,
     }
 }
