@@ -74,17 +74,19 @@ async fn per_request(target: &Target) -> f64 {
 }
 
 /// The most allocations per request each of our cases may make: the counts of 2026-11-24
-/// (issue 16), which are exact for the in-process cases and within a tenth for Redis (its
-/// client's reads can split differently), rounded up.
+/// (issue 16): exact for the in-process cases; for Redis, whose client's reads can split
+/// differently from run to run (a tenth of an allocation per request was seen), the count
+/// rounded up plus one. Redis write: 98.1 on issue 16's branch, 100.1 once merged with issue
+/// 17 (the general store path of a save also walks the internal fields).
 fn budget(case: &str) -> f64 {
     match case {
         "e2e_layer_unused" => 20.0,
-        "e2e_memory_read" => 32.0,
-        "e2e_memory_write" => 36.0,
-        "e2e_cookie_read" => 33.0,
-        "e2e_cookie_write" => 41.0,
+        "e2e_memory_read" => 31.0,
+        "e2e_memory_write" => 35.0,
+        "e2e_cookie_read" => 32.0,
+        "e2e_cookie_write" => 40.0,
         "e2e_redis_read" => 61.0,
-        "e2e_redis_write" => 100.0,
+        "e2e_redis_write" => 102.0,
         _ => 0.0,
     }
 }

@@ -134,3 +134,32 @@ async fn store_fixture_loads_and_saves_in_both_stores() {
         assert!(stores.peer_save(index).await);
     }
 }
+
+/// The servers of the `http` benchmark: every variant over every store answers its routes
+/// as the routers in process do, with the logged-in session the benchmark sends, and ours
+/// writes nothing to the cookie on a read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn every_http_bench_server_answers_with_its_session() {
+    use session_bench::redis::RedisServer;
+    use session_bench::servers::{prepare, Store, Variant};
+
+    let redis = RedisServer::start().unwrap();
+    let url = redis.url();
+    for store in Store::ALL {
+        for variant in [Variant::None, Variant::Ours, Variant::Peer] {
+            let prepared = prepare(variant, store, Some(&url)).await.unwrap();
+            let expected = match variant {
+                Variant::None => "hello",
+                _ => "ada lovelace #1",
+            };
+            let response = call(&prepared.router, request("/read", Some(&prepared.cookie))).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            if variant == Variant::Ours {
+                assert!(response.headers().get(SET_COOKIE).is_none());
+            }
+            assert_eq!(body_text(response).await, expected, "{variant:?} {store:?}");
+            let response = call(&prepared.router, request("/write", Some(&prepared.cookie))).await;
+            assert_eq!(response.status(), StatusCode::OK, "{variant:?} {store:?}");
+        }
+    }
+}

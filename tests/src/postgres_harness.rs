@@ -379,6 +379,8 @@ pub enum Sent {
 pub struct WireCounter {
     port: u16,
     sent: Arc<Mutex<Vec<Sent>>>,
+    /// Bytes the clients sent after their start-up messages.
+    bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl WireCounter {
@@ -388,10 +390,13 @@ impl WireCounter {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let sent = Arc::new(Mutex::new(Vec::new()));
+        let bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let record = Arc::clone(&sent);
+        let counted = Arc::clone(&bytes);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let record = Arc::clone(&record);
+                let counted = Arc::clone(&counted);
                 tokio::spawn(async move {
                     let Ok(server) =
                         tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, upstream_port)).await
@@ -404,11 +409,16 @@ impl WireCounter {
                     tokio::spawn(async move {
                         let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
                     });
-                    let _ = relay_client(&mut from_client, &mut to_server, &record).await;
+                    let _ = relay_client(&mut from_client, &mut to_server, &record, &counted).await;
                 });
             }
         });
-        Self { port, sent }
+        Self { port, sent, bytes }
+    }
+
+    /// The bytes clients sent since the last call (message frames, start-up excluded).
+    pub fn take_bytes(&self) -> usize {
+        self.bytes.swap(0, Ordering::SeqCst)
     }
 
     /// The URL of `database` through the proxy.
@@ -456,6 +466,7 @@ async fn relay_client(
     from: &mut tokio::net::tcp::OwnedReadHalf,
     to: &mut tokio::net::tcp::OwnedWriteHalf,
     record: &Mutex<Vec<Sent>>,
+    bytes: &std::sync::atomic::AtomicUsize,
 ) -> std::io::Result<()> {
     let mut length = [0u8; 4];
     from.read_exact(&mut length).await?;
@@ -475,6 +486,7 @@ async fn relay_client(
         from.read_exact(&mut body).await?;
         to.write_all(&header).await?;
         to.write_all(&body).await?;
+        bytes.fetch_add(header.len() + body.len(), Ordering::SeqCst);
         let strings = |body: &[u8]| -> Vec<String> {
             body.split(|&byte| byte == 0)
                 .map(|part| String::from_utf8_lossy(part).into_owned())

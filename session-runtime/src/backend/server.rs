@@ -166,7 +166,7 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
     }
 }
 
-/// The answer to a save or touch: the same token, with the deadline that moved.
+/// Logs a save that found no session to save into.
 fn missing(id: &SessionId) {
     tracing::debug!(
         session = %id,
@@ -175,6 +175,7 @@ fn missing(id: &SessionId) {
     );
 }
 
+/// The answer to a save or touch: the same token, with the deadline that moved.
 fn refreshed(outcome: SaveOutcome, id: SessionId, meta: &SessionMeta) -> Applied {
     match outcome {
         SaveOutcome::Saved => Applied::token(TokenUpdate::Refresh {
