@@ -151,6 +151,7 @@ mod handle;
 // request
 mod commit;
 mod config;
+pub mod csrf;
 mod extract;
 pub mod layer;
 mod plan;
@@ -169,7 +170,8 @@ pub use config::{SameSite, SessionLayer};
 pub use cookie_store::{
     generate_secret, CookieStore, Key, KeyError, KeyRing, MAX_COOKIE_BYTES, MIN_KEY_BYTES,
 };
-pub use error::{LoadError, SaveError};
+pub use csrf::{CsrfLayer, CsrfRejection, CsrfToken};
+pub use error::{EncodeError, LoadError, SaveError};
 pub use id::{RandomnessError, SessionId};
 pub use rejection::SessionRejection;
 pub use schema::{ChangeSet, Databag, DatabagHandle, Field, Internal, Tracked, RESERVED_PREFIX};
