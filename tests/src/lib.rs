@@ -7,6 +7,8 @@ pub mod api_app;
 pub mod app;
 pub mod concurrency;
 pub mod counting;
+pub mod csrf_suite;
+pub mod flash_suite;
 pub mod guarantees;
 pub mod hardening;
 pub mod inprocess;

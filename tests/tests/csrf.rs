@@ -1,0 +1,30 @@
+//! CSRF protection over real HTTP, against the `forms` example app, for the memory store,
+//! the cookie store and a real Redis server (the suite is in `tests/src/csrf_suite.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod memory {
+    use session_runtime::MemoryStore;
+
+    integration_tests::csrf_suite!(async { MemoryStore::new() });
+    integration_tests::csrf_server_suite!(async { MemoryStore::new() });
+}
+
+mod cookie {
+    use session_runtime::{CookieStore, Key};
+
+    integration_tests::csrf_suite!(async { CookieStore::new(Key::generate().unwrap()) });
+}
+
+mod redis {
+    use integration_tests::redis_harness::RedisServer;
+    use session_runtime::RedisStore;
+
+    async fn single() -> (RedisServer, RedisStore) {
+        let server = RedisServer::start().await;
+        let store = RedisStore::new(&server.url()).await.unwrap();
+        (server, store)
+    }
+
+    integration_tests::csrf_suite!(guarded: single());
+    integration_tests::csrf_server_suite!(guarded: single());
+}
