@@ -5,6 +5,7 @@
 
 pub mod api_app;
 pub mod app;
+pub mod chromium;
 pub mod concurrency;
 pub mod counting;
 pub mod csrf_suite;
