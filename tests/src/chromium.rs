@@ -2,16 +2,15 @@
 //! page, run JavaScript in it, wait for the page a navigation lands on. Debian's
 //! `chromium`; a missing browser fails the test with an install hint.
 
+use std::io::BufRead as _;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -67,28 +66,39 @@ impl Chromium {
             .arg("about:blank")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start chromium ({error}): {INSTALL_HINT}"));
-        // Chromium prints where its DevTools endpoint listens.
+        // Chromium prints where its DevTools endpoint listens; a thread reads its stderr
+        // (and keeps draining it, so the browser never blocks on a full pipe).
         let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut seen = String::new();
-        let url = tokio::time::timeout(STUCK, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                    return Some(url.trim().to_owned());
+        let (found, endpoint) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            let mut seen = String::new();
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                match line.strip_prefix("DevTools listening on ") {
+                    Some(url) => {
+                        if let Some(found) = found.take() {
+                            let _ = found.send(Ok(url.trim().to_owned()));
+                        }
+                    }
+                    None if found.is_some() => {
+                        seen.push_str(&line);
+                        seen.push('\n');
+                    }
+                    None => {}
                 }
-                seen.push_str(&line);
-                seen.push('\n');
             }
-            None
-        })
-        .await
-        .expect("chromium did not start")
-        .unwrap_or_else(|| panic!("chromium exited without a DevTools endpoint:\n{seen}"));
-        // Keep draining stderr so that the browser never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            if let Some(found) = found {
+                let _ = found.send(Err(seen));
+            }
+        });
+        let url = tokio::time::timeout(STUCK, endpoint)
+            .await
+            .expect("chromium did not start")
+            .unwrap()
+            .unwrap_or_else(|seen| panic!("chromium exited without a DevTools endpoint:\n{seen}"));
         let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let mut browser = Self {
             child,
@@ -228,7 +238,9 @@ impl Chromium {
 
 impl Drop for Chromium {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        // Stop the browser and wait for it, so that its profile can be removed for good.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
