@@ -275,14 +275,14 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
             /// # Errors
             /// If the message's `Serialize` implementation fails.
             #[inline]
-            pub fn flash<__M: #rt::Serialize>(&mut self, message: __M) -> ::core::result::Result<(), #rt::EncodeError> {
+            pub fn flash<__M: #rt::FlashOut>(&mut self, message: __M) -> ::core::result::Result<(), #rt::EncodeError> {
                 #rt::Core::flash(&mut self.__core, message)
             }
 
             /// Takes the flash messages queued by earlier requests, oldest first; the next
             /// request sees none. See `DatabagHandle::take_flash`.
             #[inline]
-            pub fn take_flash<__M: #rt::DeserializeOwned>(&mut self) -> ::std::vec::Vec<__M> {
+            pub fn take_flash<__M: #rt::FlashIn>(&mut self) -> ::std::vec::Vec<__M> {
                 #rt::Core::take_flash(&mut self.__core)
             }
 

@@ -347,6 +347,17 @@ impl<T: Databag> Drop for Core<T> {
     }
 }
 
+/// Any `Serialize` type: what generated `flash` methods bound their message on. (Naming
+/// serde's trait in generated code would need a public re-export of it, and rustc would then
+/// print that re-export's path in every "does not implement `Serialize`" error.)
+pub trait FlashOut: Serialize {}
+impl<M: Serialize> FlashOut for M {}
+
+/// Any `DeserializeOwned` type: what generated `take_flash` methods bound their message on
+/// (see [`FlashOut`] for why).
+pub trait FlashIn: DeserializeOwned {}
+impl<M: DeserializeOwned> FlashIn for M {}
+
 /// Builds a generated handle around a core; generated code implements it next to
 /// [`DatabagHandle`], and the layer's extractor uses it.
 pub trait FromCore: DatabagHandle {

@@ -7,15 +7,13 @@ pub use crate::codec::{
 };
 pub use crate::error::{DecodeError, EncodeError, SaveError};
 pub use crate::extract::extract;
-pub use crate::handle::{field_mut, skipped_field_mut, Core, FromCore};
+pub use crate::handle::{field_mut, skipped_field_mut, Core, FlashIn, FlashOut, FromCore};
 pub use crate::id::{RandomnessError, SessionId};
 pub use crate::migrate::{migration, MigrateFn, MigratesFrom};
 pub use crate::rejection::SessionRejection;
 pub use crate::schema::{Databag, DatabagHandle, Field, RawField, Tracked};
 pub use axum_core::extract::FromRequestParts;
 pub use http::request::Parts;
-pub use serde::de::DeserializeOwned;
-pub use serde::Serialize;
 
 #[cfg(all(fuzzing, feature = "cookie-store"))]
 pub use crate::cookie_store::fuzz_open_cookie;
