@@ -8,12 +8,12 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::routing::post;
+use axum::routing::{get, post};
 use examples::forms::{self, FormSession};
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{redirect, Client, StatusCode};
 use session_runtime::store::SessionStore;
-use session_runtime::{CsrfLayer, SessionBackend, SessionLayer};
+use session_runtime::{CsrfLayer, CsrfToken, Session, SessionBackend, SessionLayer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::counting::Counting;
@@ -47,6 +47,7 @@ macro_rules! csrf_suite {
             a_form_body_over_the_limit_is_413
             exempt_paths_skip_the_check
             every_refusal_is_logged
+            a_csrf_token_after_a_live_session_handle_is_a_500_that_says_why
         );
     };
     (@tests [plain $make:expr]; $($name:ident)*) => {
@@ -583,6 +584,38 @@ pub async fn every_refusal_is_logged(store: impl SessionBackend) {
     assert!(logged.contains("CSRF check refused a request"), "{logged}");
     assert!(logged.contains("token missing"), "{logged}");
     assert!(logged.contains("/name"), "{logged}");
+}
+
+pub async fn a_csrf_token_after_a_live_session_handle_is_a_500_that_says_why(
+    store: impl SessionBackend,
+) {
+    async fn wrong_order(_session: Session<FormSession>, _token: CsrfToken<FormSession>) {}
+    async fn right_order(token: CsrfToken<FormSession>, _session: Session<FormSession>) -> String {
+        token.into_string()
+    }
+    let routes = forms::routes()
+        .route("/wrong", get(wrong_order))
+        .route("/right", get(right_order));
+    let server = TestServer::start(forms::protect(routes, store, false)).await;
+    let client = browser();
+    let response = client.get(server.url("/wrong")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("put CsrfToken before Session<") && body.contains("session.csrf_token()"),
+        "{body}"
+    );
+    let response = client.get(server.url("/right")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = response.text().await.unwrap();
+    let response = post_form(
+        &server,
+        &client,
+        "/name",
+        &[("csrf_token", &token), ("name", "ok")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
 pub async fn the_check_costs_no_second_store_read<S: SessionStore + Clone>(store: S) {
