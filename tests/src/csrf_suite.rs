@@ -618,6 +618,29 @@ pub async fn a_csrf_token_after_a_live_session_handle_is_a_500_that_says_why(
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
+pub async fn a_csrf_layer_outside_the_session_layer_is_a_500_that_says_how_to_fix_it(
+    store: impl SessionBackend,
+) {
+    // The layers in the wrong order: the CSRF check runs before the session layer.
+    let app = forms::routes()
+        .layer(SessionLayer::<FormSession>::new(store).secure(false))
+        .layer(CsrfLayer::<FormSession>::new().secure(false));
+    let server = TestServer::start(app).await;
+    let response = post_form(
+        &server,
+        &browser(),
+        "/name",
+        &[("csrf_token", "x"), ("name", "x")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("needs a SessionLayer::<") && body.contains("before"),
+        "{body}"
+    );
+}
+
 pub async fn the_check_costs_no_second_store_read<S: SessionStore + Clone>(store: S) {
     let counted = Counting::new(store);
     let counts = counted.counts.clone();

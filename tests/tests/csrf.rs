@@ -7,6 +7,14 @@ mod memory {
 
     integration_tests::csrf_suite!(async { MemoryStore::new() });
     integration_tests::csrf_server_suite!(async { MemoryStore::new() });
+
+    #[tokio::test]
+    async fn a_csrf_layer_outside_the_session_layer_is_a_500_that_says_how_to_fix_it() {
+        integration_tests::csrf_suite::a_csrf_layer_outside_the_session_layer_is_a_500_that_says_how_to_fix_it(
+            MemoryStore::new(),
+        )
+        .await;
+    }
 }
 
 mod cookie {

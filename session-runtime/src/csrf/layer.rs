@@ -18,7 +18,6 @@ use tower_service::Service;
 use super::origin::{self, normalize};
 use super::rejection::CsrfRejection;
 use crate::extract::with_session;
-use crate::rejection::SessionRejection;
 use crate::schema::csrf::{self, Verdict};
 use crate::schema::Databag;
 use crate::slot::Slot;
@@ -326,6 +325,10 @@ async fn verify<T: Databag>(
     let (mut parts, body) = request.into_parts();
     match check::<T>(config, &mut parts, body).await {
         Ok(body) => Ok(Request::from_parts(parts, body)),
+        Err(rejection @ CsrfRejection::MissingSessionLayer { .. }) => {
+            tracing::error!(error = %rejection, "CsrfLayer is misconfigured");
+            Err(rejection.into_response())
+        }
         Err(rejection) => {
             tracing::warn!(
                 method = %parts.method,
@@ -361,11 +364,10 @@ async fn check<T: Databag>(
             field: config.field.clone(),
         });
     };
-    let type_name = core::any::type_name::<T>();
     let Some(slot) = parts.extensions.get::<Arc<Slot<T>>>().cloned() else {
-        return Err(CsrfRejection::Session(SessionRejection::MissingLayer {
-            type_name,
-        }));
+        return Err(CsrfRejection::MissingSessionLayer {
+            type_name: core::any::type_name::<T>(),
+        });
     };
     let secret = with_session(&slot, &parts.headers, "CsrfLayer", |returned| {
         csrf::secret(returned.tracked.internal())

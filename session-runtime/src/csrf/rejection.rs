@@ -63,19 +63,32 @@ pub enum CsrfRejection {
     /// The form body could not be read.
     #[error("CSRF check failed: the request body could not be read")]
     UnreadableBody,
-    /// The session could not be loaded (store down, no layer): see the inner rejection.
+    /// No `SessionLayer<T>` runs around the `CsrfLayer<T>` (a configuration mistake).
+    #[error(
+        "CsrfLayer<{type_name}> needs a SessionLayer::<{type_name}> around it: add \
+         `.layer(CsrfLayer::<{type_name}>::new())` before \
+         `.layer(SessionLayer::<{type_name}>::new(..))`"
+    )]
+    MissingSessionLayer {
+        /// The session data type.
+        type_name: &'static str,
+    },
+    /// The session could not be loaded (store down, a handle alive): see the inner
+    /// rejection.
     #[error(transparent)]
     Session(SessionRejection),
 }
 
 impl CsrfRejection {
     /// 403 Forbidden, but 413 Payload Too Large for [`BodyTooLarge`](Self::BodyTooLarge),
-    /// 400 for [`UnreadableBody`](Self::UnreadableBody), and the inner status for
+    /// 400 for [`UnreadableBody`](Self::UnreadableBody), 500 for
+    /// [`MissingSessionLayer`](Self::MissingSessionLayer), and the inner status for
     /// [`Session`](Self::Session) (503 when the store is down).
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MissingSessionLayer { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UnreadableBody => StatusCode::BAD_REQUEST,
             Self::Session(inner) => inner.status(),
             _ => StatusCode::FORBIDDEN,
