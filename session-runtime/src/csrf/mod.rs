@@ -8,10 +8,10 @@
 mod layer;
 mod origin;
 mod rejection;
+mod service;
 mod token;
 
-pub use layer::{
-    CsrfFuture, CsrfLayer, CsrfService, DEFAULT_BODY_LIMIT, DEFAULT_FIELD, DEFAULT_HEADER,
-};
+pub use layer::{CsrfLayer, DEFAULT_BODY_LIMIT, DEFAULT_FIELD, DEFAULT_HEADER};
 pub use rejection::CsrfRejection;
+pub use service::{CsrfFuture, CsrfService};
 pub use token::CsrfToken;
