@@ -173,12 +173,18 @@ async fn verify<T: Databag>(
     }
 }
 
-/// The check itself, cheapest first: origin, then the token's presence, then the session.
+/// The check itself, cheapest first: the layers' order (a configuration mistake is
+/// reported whatever the request), the origin, the token's presence, then the session.
 async fn check<T: Databag>(
     config: &Config,
     parts: &mut http::request::Parts,
     body: Body,
 ) -> Result<Body, CsrfRejection> {
+    let Some(slot) = parts.extensions.get::<Arc<Slot<T>>>().cloned() else {
+        return Err(CsrfRejection::MissingSessionLayer {
+            type_name: core::any::type_name::<T>(),
+        });
+    };
     origin::check(&parts.headers, &parts.uri, config.secure, &config.trusted)?;
     let (token, body) = match parts.headers.get(&config.header) {
         Some(value) => (
@@ -194,11 +200,6 @@ async fn check<T: Databag>(
         return Err(CsrfRejection::MissingToken {
             header: config.header.as_str().to_owned(),
             field: config.field.clone(),
-        });
-    };
-    let Some(slot) = parts.extensions.get::<Arc<Slot<T>>>().cloned() else {
-        return Err(CsrfRejection::MissingSessionLayer {
-            type_name: core::any::type_name::<T>(),
         });
     };
     let secret = with_session(&slot, &parts.headers, "CsrfLayer", |returned| {
