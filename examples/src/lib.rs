@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 pub mod api_token;
 pub mod cookie;
+pub mod forms;
 pub mod migration;
 pub mod quickstart;
 

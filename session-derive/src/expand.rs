@@ -259,6 +259,33 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
                 #rt::Core::ends_at(&self.__core)
             }
 
+            /// A masked CSRF token for this session (a different string each call), for a
+            /// hidden form field or a `<meta>` tag. See `DatabagHandle::csrf_token`.
+            ///
+            /// # Errors
+            /// If the operating system's random source fails.
+            #[inline]
+            pub fn csrf_token(&mut self) -> ::core::result::Result<::std::string::String, #rt::RandomnessError> {
+                #rt::Core::csrf_token(&mut self.__core)
+            }
+
+            /// Queues a flash message for a later request, which reads it once with
+            /// `take_flash`. See `DatabagHandle::flash`.
+            ///
+            /// # Errors
+            /// If the message's `Serialize` implementation fails.
+            #[inline]
+            pub fn flash<__M: #rt::FlashOut>(&mut self, message: __M) -> ::core::result::Result<(), #rt::EncodeError> {
+                #rt::Core::flash(&mut self.__core, message)
+            }
+
+            /// Takes the flash messages queued by earlier requests, oldest first; the next
+            /// request sees none. See `DatabagHandle::take_flash`.
+            #[inline]
+            pub fn take_flash<__M: #rt::FlashIn>(&mut self) -> ::std::vec::Vec<__M> {
+                #rt::Core::take_flash(&mut self.__core)
+            }
+
             /// Persists what changed so far, now (see `DatabagHandle::save`).
             ///
             /// # Errors

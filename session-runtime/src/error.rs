@@ -23,6 +23,15 @@ pub enum EncodeError {
         /// The session data type.
         type_name: &'static str,
     },
+    /// A flash message's `Serialize` implementation failed.
+    #[error("could not encode a flash message of type `{type_name}`")]
+    Flash {
+        /// The message type.
+        type_name: &'static str,
+        /// What MessagePack encoding reported.
+        #[source]
+        source: rmp_serde::encode::Error,
+    },
     /// A record part was too large for the wire format (over `u32::MAX` bytes or entries).
     #[error("session record is too large to encode: {what}")]
     TooLarge {

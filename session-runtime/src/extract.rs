@@ -46,6 +46,47 @@ pub async fn extract<H: FromCore>(parts: &mut Parts) -> Result<H, SessionRejecti
     Ok(H::from_core(Core::resumed(returned, slot)))
 }
 
+/// Runs `f` on this request's session without handing out a handle: loads the session if
+/// nothing did yet (the one store read of the request; a later `Session<T>` extraction
+/// reuses it), or takes the one given back earlier, and gives it back right after. The
+/// CSRF layer and the token extractor read and make the session's secret this way.
+///
+/// # Errors
+/// [`SessionRejection::HandleAlive`] when a `Session<T>` handle of this request is alive,
+/// or what loading failed with.
+pub(crate) async fn with_session<T: Databag, R>(
+    slot: &Arc<Slot<T>>,
+    headers: &http::HeaderMap,
+    what: &'static str,
+    f: impl FnOnce(&mut Returned<T>) -> R,
+) -> Result<R, SessionRejection> {
+    let mut returned = match slot.check_out() {
+        CheckOut::Again(returned) => returned,
+        CheckOut::Busy => {
+            return Err(SessionRejection::HandleAlive {
+                what,
+                type_name: core::any::type_name::<T>(),
+            })
+        }
+        CheckOut::Load => {
+            let tokens = slot.config.transport.read_tokens(headers);
+            match load(&slot.config, tokens).await {
+                Ok((tracked, state, snapshot)) => {
+                    slot.keep_snapshot(snapshot);
+                    Returned::new(tracked, state)
+                }
+                Err(rejection) => {
+                    slot.release();
+                    return Err(rejection);
+                }
+            }
+        }
+    };
+    let result = f(&mut returned);
+    crate::handle::ReturnTo::give_back(&**slot, returned);
+    Ok(result)
+}
+
 /// The session the client's token names if it names a live, decodable session, else a
 /// fresh one with a new id. One store read per token: the client normally sends one; when
 /// it sends several cookies of the session's name (one planted by a sibling subdomain or

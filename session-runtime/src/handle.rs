@@ -12,9 +12,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::backend::{BoxFuture, CommitError};
 use crate::clock::{epoch_ms, millis, system_time};
-use crate::error::SaveError;
-use crate::id::SessionId;
-use crate::schema::{keys, Databag, DatabagHandle, Tracked};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{EncodeError, SaveError};
+use crate::id::{RandomnessError, SessionId};
+use crate::schema::{csrf, flash, keys, Databag, DatabagHandle, Tracked};
 use crate::store::SessionMeta;
 
 /// What the client sent, for a session that is new in this request.
@@ -243,6 +246,9 @@ impl<T: Databag> Core<T> {
             return;
         }
         state.intent = Intent::Renew { to: draw_id() };
+        // A CSRF token minted before the privilege change (say, on the login form) must not
+        // work after it: the secret goes with the old id, a new one is made on demand.
+        csrf::forget(self.tracked_mut().internal_mut());
     }
 
     /// See [`DatabagHandle::destroy`]. The data reads as defaults from here on; the data
@@ -292,6 +298,27 @@ impl<T: Databag> Core<T> {
             .and_then(system_time)
     }
 
+    /// See [`DatabagHandle::csrf_token`].
+    ///
+    /// # Errors
+    /// If the operating system's random source fails.
+    pub fn csrf_token(&mut self) -> Result<String, RandomnessError> {
+        csrf::token(self.tracked_mut().internal_mut())
+    }
+
+    /// See [`DatabagHandle::flash`].
+    ///
+    /// # Errors
+    /// If the message's `Serialize` implementation fails.
+    pub fn flash<M: Serialize>(&mut self, message: M) -> Result<(), EncodeError> {
+        flash::push(self.tracked_mut().internal_mut(), &message)
+    }
+
+    /// See [`DatabagHandle::take_flash`].
+    pub fn take_flash<M: DeserializeOwned>(&mut self) -> Vec<M> {
+        flash::take(self.tracked_mut().internal_mut())
+    }
+
     /// See [`DatabagHandle::save`].
     ///
     /// # Errors
@@ -319,6 +346,17 @@ impl<T: Databag> Drop for Core<T> {
         }
     }
 }
+
+/// Any `Serialize` type: what generated `flash` methods bound their message on. (Naming
+/// serde's trait in generated code would need a public re-export of it, and rustc would then
+/// print that re-export's path in every "does not implement `Serialize`" error.)
+pub trait FlashOut: Serialize {}
+impl<M: Serialize> FlashOut for M {}
+
+/// Any `DeserializeOwned` type: what generated `take_flash` methods bound their message on
+/// (see [`FlashOut`] for why).
+pub trait FlashIn: DeserializeOwned {}
+impl<M: DeserializeOwned> FlashIn for M {}
 
 /// Builds a generated handle around a core; generated code implements it next to
 /// [`DatabagHandle`], and the layer's extractor uses it.

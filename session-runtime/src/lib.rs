@@ -93,8 +93,11 @@
 //! | persist now, inside the handler | `session.save().await` (before a long operation; in a WebSocket after the upgrade): the same commit path, the store's error returned ([`SaveError`]) |
 //! | log out and start afresh in one request | `session.destroy()`, then write: a fresh session in place (new id, new creation time) |
 //! | change a session outside a request | [`SessionLayer::sessions`] then [`Sessions::load`], the same setters, `save().await` |
+//! | CSRF protection | a token per render with the [`CsrfToken<T>`](CsrfToken) extractor or `session.csrf_token()` (hidden `csrf_token` field, `<meta>` tag); [`CsrfLayer<T>`](CsrfLayer) inside the session layer checks token and origin of unsafe requests, a [`CsrfRejection`] (403) otherwise |
+//! | a message for the next page | `session.flash(message)?` (any serde type), read once with `session.take_flash::<M>()` |
 //!
-//! The README's handler cookbook has a compiled example of each, and its behaviour notes
+//! The README's handler cookbook has a compiled example of each (its CSRF section shows the
+//! last two, and `cargo run --example forms` runs them), and its behaviour notes
 //! say what happens with a second extraction, a handle moved into a task, read-only routes
 //! and replayed cookie-store cookies.
 //!
@@ -122,10 +125,11 @@
 //!
 //! | path | for |
 //! |---|---|
-//! | the crate root | app and handler authors: [`Databag`], [`Session`], [`SessionLayer`], the stores, [`Key`]/[`KeyRing`], [`SessionId`], [`SessionDigest`], [`SessionRejection`]; [`DatabagHandle`] for code generic over the session type |
+//! | the crate root | app and handler authors: [`Databag`], [`Session`], [`SessionLayer`], the stores, [`Key`]/[`KeyRing`], [`SessionId`], [`SessionDigest`], [`SessionRejection`], [`CsrfLayer`], [`CsrfToken`], [`CsrfRejection`]; [`DatabagHandle`] for code generic over the session type |
 //! | [`record`] | the wire format of a session record, for store implementers |
 //! | [`store`] | the [`SessionStore`](store::SessionStore) trait and its types, for store implementers |
 //! | [`layer`] | the tower machinery behind [`SessionLayer`] |
+//! | [`csrf`] | the tower machinery behind [`CsrfLayer`], and its defaults |
 //! | [`clock`] | the clock deadlines are computed with, and [`ManualClock`](clock::ManualClock) for tests |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -155,6 +159,7 @@ mod handle;
 // request
 mod commit;
 mod config;
+pub mod csrf;
 mod extract;
 pub mod layer;
 mod plan;
@@ -173,7 +178,8 @@ pub use config::{SameSite, SessionLayer};
 pub use cookie_store::{
     generate_secret, CookieStore, Key, KeyError, KeyRing, MAX_COOKIE_BYTES, MIN_KEY_BYTES,
 };
-pub use error::{LoadError, SaveError};
+pub use csrf::{CsrfLayer, CsrfRejection, CsrfToken};
+pub use error::{EncodeError, LoadError, SaveError};
 pub use id::{RandomnessError, SessionDigest, SessionId};
 pub use rejection::SessionRejection;
 pub use schema::{ChangeSet, Databag, DatabagHandle, Field, Internal, Tracked, RESERVED_PREFIX};

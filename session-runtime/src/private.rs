@@ -7,8 +7,8 @@ pub use crate::codec::{
 };
 pub use crate::error::{DecodeError, EncodeError, SaveError};
 pub use crate::extract::extract;
-pub use crate::handle::{field_mut, skipped_field_mut, Core, FromCore};
-pub use crate::id::SessionId;
+pub use crate::handle::{field_mut, skipped_field_mut, Core, FlashIn, FlashOut, FromCore};
+pub use crate::id::{RandomnessError, SessionId};
 pub use crate::migrate::{migration, MigrateFn, MigratesFrom};
 pub use crate::rejection::SessionRejection;
 pub use crate::schema::{Databag, DatabagHandle, Field, RawField, Tracked};

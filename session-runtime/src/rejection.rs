@@ -28,6 +28,19 @@ pub enum SessionRejection {
         /// The session data type asked for.
         type_name: &'static str,
     },
+    /// Something that reads the session without a handle (`CsrfToken<T>`, `CsrfLayer<T>`)
+    /// ran while a `Session<T>` handle of the request was alive.
+    #[error(
+        "{what} needs the session while a Session<{type_name}> handle of this request is \
+         alive: put {what} before Session<{type_name}> in the handler's arguments, or use the \
+         handle's own method (`session.csrf_token()`)"
+    )]
+    HandleAlive {
+        /// What asked for the session.
+        what: &'static str,
+        /// The session data type.
+        type_name: &'static str,
+    },
     /// The session store failed or did not answer in time (details are logged).
     #[error("the session store is unavailable")]
     StoreUnavailable,
@@ -52,7 +65,9 @@ impl IntoResponse for SessionRejection {
         let status = self.status();
         match self {
             // Configuration mistakes: say how to fix them (like axum's MissingExtension).
-            Self::MissingLayer { .. } | Self::AlreadyExtracted { .. } => {
+            Self::MissingLayer { .. }
+            | Self::AlreadyExtracted { .. }
+            | Self::HandleAlive { .. } => {
                 tracing::error!(error = %self, "session extraction failed");
                 (status, self.to_string()).into_response()
             }
@@ -61,5 +76,23 @@ impl IntoResponse for SessionRejection {
                 (status, status.canonical_reason().unwrap_or_default()).into_response()
             }
         }
+    }
+}
+
+/// So that a handler can use `?` on `session.csrf_token()`: an opaque 500, logged.
+impl IntoResponse for crate::id::RandomnessError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self, "no CSRF token could be made");
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        (status, status.canonical_reason().unwrap_or_default()).into_response()
+    }
+}
+
+/// So that a handler can use `?` on `session.flash(..)`: an opaque 500, logged.
+impl IntoResponse for crate::error::EncodeError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self, source = ?std::error::Error::source(&self), "a session value could not be encoded");
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        (status, status.canonical_reason().unwrap_or_default()).into_response()
     }
 }

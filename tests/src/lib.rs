@@ -5,8 +5,11 @@
 
 pub mod api_app;
 pub mod app;
+pub mod chromium;
 pub mod concurrency;
 pub mod counting;
+pub mod csrf_suite;
+pub mod flash_suite;
 pub mod guarantees;
 pub mod hardening;
 pub mod inprocess;
@@ -17,6 +20,7 @@ pub mod redis_harness;
 pub mod server;
 pub mod session_api;
 pub mod settle;
+pub mod sql_stores;
 pub mod store_suite;
 pub mod temp;
 
@@ -24,3 +28,38 @@ pub mod temp;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// Every shared suite a server-side store runs, each in a module of its own, from one
+/// setup that makes `(guard, store)`: the store contract, the request-lifecycle
+/// guarantees, the hardening cases, the handler API (and the API outside a request), the
+/// migration suite (through `Counting`) and the concurrency suite. A store's test file
+/// invokes it once and adds what is particular to its store.
+#[macro_export]
+macro_rules! server_store_suites {
+    (guarded: $setup:expr) => {
+        mod store {
+            $crate::store_suite!(guarded: $setup);
+        }
+        mod http {
+            $crate::guarantee_suite!(guarded: $setup);
+        }
+        mod hardening {
+            $crate::hardening_suite!(guarded: $setup);
+        }
+        mod session_api {
+            $crate::session_api_suite!($crate::session_api::Kind::ServerSide, guarded: $setup);
+        }
+        mod server_api {
+            $crate::server_api_suite!(guarded: $setup);
+        }
+        mod migration {
+            $crate::migration_suite!(guarded: async {
+                let (guard, store) = $setup.await;
+                (guard, $crate::counting::Counting::new(store))
+            });
+        }
+        mod concurrency {
+            $crate::concurrency_suite!(guarded: $setup);
+        }
+    };
+}

@@ -5,55 +5,9 @@
 //! PostgreSQL stopped and restarted under load.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use integration_tests::postgres_harness::shared;
-use session_runtime::PostgresStore;
+use integration_tests::sql_stores::postgres as store;
 
-/// A store on the shared server, in a schema of its own, migrated.
-async fn store() -> ((), PostgresStore) {
-    let database = shared().await;
-    let schema = database.fresh_schema().await;
-    let store = PostgresStore::builder()
-        .schema(schema)
-        .connect(database.url())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    ((), store)
-}
-
-mod store {
-    integration_tests::store_suite!(guarded: super::store());
-}
-
-mod http {
-    integration_tests::guarantee_suite!(guarded: super::store());
-}
-
-mod hardening {
-    integration_tests::hardening_suite!(guarded: super::store());
-}
-
-mod session_api {
-    use integration_tests::session_api::Kind;
-    integration_tests::session_api_suite!(Kind::ServerSide, guarded: super::store());
-}
-
-mod server_api {
-    integration_tests::server_api_suite!(guarded: super::store());
-}
-
-mod migration {
-    use integration_tests::counting::Counting;
-
-    integration_tests::migration_suite!(guarded: async {
-        let (guard, store) = super::store().await;
-        (guard, Counting::new(store))
-    });
-}
-
-mod concurrency {
-    integration_tests::concurrency_suite!(guarded: super::store());
-}
+integration_tests::server_store_suites!(guarded: super::store());
 
 /// Shared by the tests below: the test app over a PostgreSQL store, and a browser.
 mod support {

@@ -13,39 +13,7 @@ async fn single() -> (RedisServer, RedisStore) {
     (server, store)
 }
 
-mod store {
-    integration_tests::store_suite!(guarded: super::single());
-}
-
-mod http {
-    integration_tests::guarantee_suite!(guarded: super::single());
-}
-
-mod hardening {
-    integration_tests::hardening_suite!(guarded: super::single());
-}
-
-mod session_api {
-    use integration_tests::session_api::Kind;
-    integration_tests::session_api_suite!(Kind::ServerSide, guarded: super::single());
-}
-
-mod server_api {
-    integration_tests::server_api_suite!(guarded: super::single());
-}
-
-mod migration {
-    use integration_tests::counting::Counting;
-
-    integration_tests::migration_suite!(guarded: async {
-        let (server, store) = super::single().await;
-        (server, Counting::new(store))
-    });
-}
-
-mod concurrency {
-    integration_tests::concurrency_suite!(guarded: super::single());
-}
+integration_tests::server_store_suites!(guarded: super::single());
 
 /// Shared by the tests below: the test app over a Redis store, and a browser.
 mod support {

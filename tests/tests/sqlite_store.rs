@@ -5,52 +5,9 @@
 //! that cannot be written.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use integration_tests::temp::TempDir;
-use session_runtime::SqliteStore;
+use integration_tests::sql_stores::sqlite as store;
 
-/// A store on a new file in a directory of its own (removed with the guard), migrated.
-async fn store() -> (TempDir, SqliteStore) {
-    let dir = TempDir::new("sqlite");
-    let store = SqliteStore::connect(&dir.sqlite_url("sessions.db"))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    (dir, store)
-}
-
-mod store {
-    integration_tests::store_suite!(guarded: super::store());
-}
-
-mod http {
-    integration_tests::guarantee_suite!(guarded: super::store());
-}
-
-mod hardening {
-    integration_tests::hardening_suite!(guarded: super::store());
-}
-
-mod session_api {
-    use integration_tests::session_api::Kind;
-    integration_tests::session_api_suite!(Kind::ServerSide, guarded: super::store());
-}
-
-mod server_api {
-    integration_tests::server_api_suite!(guarded: super::store());
-}
-
-mod migration {
-    use integration_tests::counting::Counting;
-
-    integration_tests::migration_suite!(guarded: async {
-        let (guard, store) = super::store().await;
-        (guard, Counting::new(store))
-    });
-}
-
-mod concurrency {
-    integration_tests::concurrency_suite!(guarded: super::store());
-}
+integration_tests::server_store_suites!(guarded: super::store());
 
 /// Shared by the tests below: the test app over a SQLite store, and a browser.
 mod support {

@@ -1,5 +1,5 @@
 //! Internal fields: per-session values the runtime keeps in the record next to the user's
-//! fields (the remember-me choice, a fixed end time; later a CSRF secret, flash messages).
+//! fields (the remember-me choice, a fixed end time, the CSRF secret, flash messages).
 //!
 //! They live under wire keys that start with [`RESERVED_PREFIX`], which `#[derive(Databag)]`
 //! refuses for user fields, so every store persists them exactly like user fields: one entry
@@ -19,6 +19,10 @@ pub(crate) mod keys {
     pub(crate) const REMEMBER: &str = "__remember";
     /// The fixed end of the session, in milliseconds since the Unix epoch (`u64`).
     pub(crate) const END: &str = "__end";
+    /// The session's CSRF secret (MessagePack bin, 32 bytes).
+    pub(crate) const CSRF: &str = "__csrf";
+    /// The flash queue (MessagePack array of bin entries, one message each).
+    pub(crate) const FLASH: &str = "__flash";
 }
 
 /// At most this many internal entries are kept from a loaded record (the runtime knows a

@@ -5,6 +5,8 @@
 //! This is the lowest layer of the runtime that knows about session data: it names no store,
 //! no request and no wire framing (a record's fields arrive as [`RawField`]s).
 
+pub(crate) mod csrf;
+pub(crate) mod flash;
 mod internal;
 mod tracking;
 
@@ -12,8 +14,11 @@ use core::future::Future;
 use core::ops::Deref;
 use std::time::{Duration, SystemTime};
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use crate::error::{DecodeError, EncodeError, SaveError};
-use crate::id::SessionId;
+use crate::id::{RandomnessError, SessionId};
 
 pub(crate) use internal::is_internal;
 pub(crate) use internal::keys;
@@ -204,6 +209,38 @@ pub trait DatabagHandle: Deref<Target = Self::Data> + Sized + Send + 'static {
 
     /// The fixed end chosen for this session, if any.
     fn ends_at(&self) -> Option<SystemTime>;
+
+    /// A masked CSRF token for this session, for a hidden form field or a `<meta>` tag: a
+    /// different string on every call (a fresh one-time pad over the session's secret, so
+    /// compression side channels such as BREACH learn nothing), each one valid for as long
+    /// as the secret is. The secret is made the first time a token is asked for (and stored
+    /// with the session, which then is written), and replaced by [`renew`](Self::renew) and
+    /// [`destroy`](Self::destroy): tokens minted before a login or logout stop working.
+    /// `CsrfLayer` checks the tokens of unsafe requests.
+    ///
+    /// # Errors
+    /// If the operating system's random source fails (no secret is made then).
+    fn csrf_token(&mut self) -> Result<String, RandomnessError> {
+        csrf::token(self.tracked_mut().internal_mut())
+    }
+
+    /// Queues a flash message for a later request of this session (typically the page a
+    /// redirect leads to), which reads it once with [`take_flash`](Self::take_flash). Stored
+    /// with the session like a field; at most 32 are kept (the oldest go first).
+    ///
+    /// # Errors
+    /// If the message's `Serialize` implementation fails; nothing is queued then.
+    fn flash<M: Serialize>(&mut self, message: M) -> Result<(), EncodeError> {
+        flash::push(self.tracked_mut().internal_mut(), &message)
+    }
+
+    /// Takes the flash messages queued by earlier requests, oldest first, and removes them
+    /// from the session: the next request sees none. When there were none, nothing changes
+    /// and nothing is written. Messages that do not decode as `M` are dropped with a
+    /// warning: use one message type (an enum, say) per session type.
+    fn take_flash<M: DeserializeOwned>(&mut self) -> Vec<M> {
+        flash::take(self.tracked_mut().internal_mut())
+    }
 
     /// Persists what changed so far, now, through the same path as the commit after the
     /// handler (field-level writes, no resurrection, deadlines, hooks); the commit then
