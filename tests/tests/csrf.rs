@@ -17,6 +17,58 @@ mod memory {
     }
 }
 
+/// A WebSocket handshake is a GET that opens a channel able to change the session: its
+/// origin is checked (it carries no token).
+mod websocket_handshake {
+    use axum::routing::get;
+    use axum::Router;
+    use integration_tests::app::TestSession;
+    use integration_tests::server::{bare_client, TestServer};
+    use session_runtime::{CsrfLayer, MemoryStore, SessionLayer};
+
+    async fn server() -> TestServer {
+        let router = Router::new()
+            .route("/ws", get(|| async { "open" }))
+            .route("/api/ws", get(|| async { "open" }))
+            .layer(CsrfLayer::<TestSession>::new().secure(false).exempt("/api"))
+            .layer(SessionLayer::<TestSession>::new(MemoryStore::new()).secure(false));
+        TestServer::start(router).await
+    }
+
+    async fn handshake(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> u16 {
+        let mut request = bare_client()
+            .get(server.url(path))
+            .header("upgrade", "websocket");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn a_websocket_handshake_from_another_origin_is_refused() {
+        let server = server().await;
+        let own = server.url("").trim_end_matches('/').to_owned();
+        let elsewhere = own.replace("127.0.0.1", "localhost");
+        assert_eq!(
+            handshake(&server, "/ws", &[("origin", &elsewhere)]).await,
+            403
+        );
+        assert_eq!(handshake(&server, "/ws", &[("origin", "null")]).await, 403);
+        assert_eq!(
+            handshake(&server, "/ws", &[("sec-fetch-site", "cross-site")]).await,
+            403
+        );
+        assert_eq!(handshake(&server, "/ws", &[("origin", &own)]).await, 200);
+        assert_eq!(handshake(&server, "/ws", &[]).await, 200);
+        // An exempt path is exempt from this check too; `/api` does not exempt `/apix`.
+        assert_eq!(
+            handshake(&server, "/api/ws", &[("origin", &elsewhere)]).await,
+            200
+        );
+    }
+}
+
 mod cookie {
     use session_runtime::{CookieStore, Key};
 

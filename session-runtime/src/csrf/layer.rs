@@ -163,8 +163,9 @@ impl<T> CsrfLayer<T> {
         self.with(|config| config.body_limit = bytes)
     }
 
-    /// Exempts the paths starting with `prefix` (say `/api/`) from the check: an explicit
-    /// opt-out for routes no browser drives.
+    /// Exempts the paths under `prefix` (say `/api`: `/api` and `/api/..`, not `/apikeys`)
+    /// from the check: an explicit opt-out for routes no browser drives. The path is the one
+    /// the layer sees: inside a nested router, without the nest's prefix.
     #[must_use]
     pub fn exempt(self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();

@@ -94,6 +94,21 @@ where
     }
 }
 
+/// Whether `path` is under the exempt `prefix`, cut at a segment boundary: `/api` exempts
+/// `/api` and `/api/..`, not `/apikeys`.
+fn exempted(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'))
+}
+
+/// A browser's WebSocket handshake (HTTP/1.1 `Upgrade: websocket`).
+fn is_websocket_handshake(request: &Request<Body>) -> bool {
+    request
+        .headers()
+        .get(http::header::UPGRADE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
 fn is_safe(method: &Method) -> bool {
     matches!(
         *method,
@@ -118,13 +133,37 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let path = request.uri().path();
-        if is_safe(request.method())
-            || self
-                .config
-                .exempt
-                .iter()
-                .any(|prefix| path.starts_with(prefix.as_str()))
-        {
+        let exempt = self
+            .config
+            .exempt
+            .iter()
+            .any(|prefix| exempted(path, prefix));
+        if !exempt && is_websocket_handshake(&request) {
+            // A WebSocket handshake is a GET that opens a channel able to change the
+            // session: a page of another origin (another port, a sibling subdomain, which
+            // get the cookie) must not open one. It carries no token: the origin decides.
+            let refused = origin::check(
+                request.headers(),
+                request.uri(),
+                self.config.secure,
+                &self.config.trusted,
+            );
+            if let Err(rejection) = refused {
+                tracing::warn!(
+                    method = %request.method(),
+                    path = %path,
+                    reason = %rejection,
+                    "CSRF check refused a WebSocket handshake"
+                );
+                let response = rejection.into_response();
+                return CsrfFuture {
+                    state: State::Check {
+                        checking: Box::pin(async move { Ok(response) }),
+                    },
+                };
+            }
+        }
+        if is_safe(request.method()) || exempt {
             return CsrfFuture {
                 state: State::Pass {
                     inner: self.inner.call(request),
@@ -254,4 +293,19 @@ async fn read_form(
         .find(|(name, _)| *name == config.field)
         .map(|(_, value)| value.into_owned());
     Ok((token, Body::from(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exempted;
+
+    #[test]
+    fn exempt_prefixes_end_at_a_segment_boundary() {
+        assert!(exempted("/api", "/api"));
+        assert!(exempted("/api/users", "/api"));
+        assert!(exempted("/api/users", "/api/"));
+        assert!(!exempted("/apikeys/rotate", "/api"));
+        assert!(!exempted("/api-admin", "/api"));
+        assert!(!exempted("/", "/api"));
+    }
 }
