@@ -23,6 +23,7 @@ const FAR_FUTURE_MS: u64 = 4_102_444_800_000;
 fn meta(now_ms: u64) -> SessionMeta {
     SessionMeta {
         created_ms: now_ms,
+        seen_ms: now_ms,
         expires_ms: Some(FAR_FUTURE_MS),
         absolute_ms: None,
     }
@@ -290,7 +291,7 @@ impl Stores {
         let mut ids = Vec::with_capacity(sessions);
         for _ in 0..sessions {
             let id = SessionId::generate().map_err(|e| fail(e.to_string()))?;
-            ours.create(&id, &record, &meta, now)
+            ours.create(&id.digest(), &record, &meta, now)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             ids.push(id);
@@ -343,7 +344,7 @@ impl Stores {
     /// Ours: load session `index` (`true` if found).
     pub async fn ours_load(&self, index: usize) -> bool {
         let id = &self.ids[index % self.ids.len()];
-        matches!(self.ours.load(id, now_ms()).await, Ok(Some(_)))
+        matches!(self.ours.load(&id.digest(), now_ms()).await, Ok(Some(_)))
     }
 
     /// Ours: save a change of one field to session `index`, as a write request's commit
@@ -351,7 +352,7 @@ impl Stores {
     pub async fn ours_save(&self, index: usize) -> bool {
         let id = &self.ids[index % self.ids.len()];
         self.ours
-            .save(id, &self.changes, &self.meta, now_ms())
+            .save(&id.digest(), &self.changes, &self.meta, now_ms())
             .await
             .is_ok()
     }

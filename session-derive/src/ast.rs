@@ -82,6 +82,14 @@ impl<'a> Container<'a> {
         })
     }
 
+    /// The owner field (the first, if several are marked: that is an error anyway) and its
+    /// index among the stored fields.
+    pub(crate) fn owner(&self) -> Option<(usize, &Field<'a>)> {
+        self.stored_fields()
+            .enumerate()
+            .find(|(_, field)| field.attrs.owner.get().is_some())
+    }
+
     /// The stored fields (not `skip`), in declaration order: their position is the field's
     /// index in the change set.
     pub(crate) fn stored_fields(&self) -> impl Iterator<Item = &Field<'a>> {
@@ -105,5 +113,26 @@ impl Field<'_> {
             .rename
             .get()
             .map_or_else(|| self.name(), syn::LitStr::value)
+    }
+}
+
+/// `T` when `ty` is written `Option<T>` (or `std::option::Option<T>`, `core::option::Option<T>`).
+pub(crate) fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let segment = path.path.segments.last()?;
+    if segment.ident != "Option" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(inner)) if args.args.len() == 1 => Some(inner),
+        _ => None,
     }
 }

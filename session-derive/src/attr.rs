@@ -5,7 +5,7 @@ use syn::meta::ParseNestedMeta;
 use crate::ctxt::Ctxt;
 
 const CONTAINER_KEYS: &[&str] = &["version", "migrate_from", "crate"];
-const FIELD_KEYS: &[&str] = &["default", "rename", "skip"];
+const FIELD_KEYS: &[&str] = &["default", "rename", "skip", "owner"];
 
 /// A value given at most once; a second occurrence is reported where it is.
 pub(crate) struct Attr<T> {
@@ -47,6 +47,9 @@ pub(crate) struct Field {
     pub(crate) default: Attr<syn::Expr>,
     pub(crate) rename: Attr<syn::LitStr>,
     pub(crate) skip: Attr<()>,
+    /// `owner`: the field that says whose session it is. Kept as the attribute's path, for
+    /// errors about it.
+    pub(crate) owner: Attr<syn::Path>,
     /// Whether an attribute of this field failed to parse: expansion then avoids errors that
     /// would only repeat the first one (such as a missing `Default` impl).
     pub(crate) had_error: bool,
@@ -96,6 +99,7 @@ impl Field {
             default: Attr::none("default"),
             rename: Attr::none("rename"),
             skip: Attr::none("skip"),
+            owner: Attr::none("owner"),
             had_error: false,
         };
         for attr in databag_attrs(attrs) {
@@ -111,6 +115,14 @@ impl Field {
                         return Err(meta.error("`skip` takes no value: write `#[databag(skip)]`"));
                     }
                     out.skip.set(cx, &meta, ());
+                } else if meta.path.is_ident("owner") {
+                    if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+                        return Err(meta.error(
+                            "`owner` takes no value: write `#[databag(owner)]` on the field \
+                             that says whose session it is",
+                        ));
+                    }
+                    out.owner.set(cx, &meta, meta.path.clone());
                 } else {
                     return Err(unknown_key(&meta, "a field", FIELD_KEYS, CONTAINER_KEYS));
                 }

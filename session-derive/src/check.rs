@@ -14,7 +14,43 @@ pub(crate) fn check(cx: &Ctxt, container: &Container<'_>) -> u32 {
     check_generics(cx, container);
     let version = check_version(cx, container);
     check_fields(cx, container);
+    check_owner(cx, container);
     version
+}
+
+/// At most one `owner` field, stored, of type `Option<T>` (`None` is "nobody's session").
+fn check_owner(cx: &Ctxt, container: &Container<'_>) {
+    let mut first: Option<String> = None;
+    for field in &container.fields {
+        let Some(path) = field.attrs.owner.get() else {
+            continue;
+        };
+        if let Some(first) = &first {
+            cx.error_spanned_by(
+                path,
+                format!(
+                    "only one field can be the owner, and `{first}` already is; remove \
+                     `owner` from one of them"
+                ),
+            );
+            continue;
+        }
+        first = Some(field.name());
+        if field.is_skipped() {
+            cx.error_spanned_by(
+                path,
+                "the owner field must be stored (sessions are indexed by it): remove `skip` \
+                 or `owner`",
+            );
+        } else if crate::ast::option_inner(field.ty).is_none() {
+            cx.error_spanned_by(
+                field.ty,
+                "the owner field must be an `Option<T>` (`None`: the session belongs to \
+                 nobody), with `T` an integer, a `String`, or a type implementing \
+                 `session_runtime::OwnerKey`, as in `user_id: Option<u64>`",
+            );
+        }
+    }
 }
 
 fn check_generics(cx: &Ctxt, container: &Container<'_>) {

@@ -139,6 +139,7 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
             quote_spanned!(ty.span()=> #rt::assert_skipped_field::<#ty>();)
         });
     let (migration_item, migration) = migration(&runtime, container);
+    let owner = owner(&runtime, container);
     let accessors = container.fields.iter().map(|field| {
         let index = stored.iter().position(|stored| stored.ident == field.ident);
         accessors(&rt, field, index)
@@ -307,6 +308,7 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
                 type Handle = #handle;
                 const VERSION: u32 = #version;
                 const FIELDS: &'static [#rt::Field] = &[#(#field_infos),*];
+                #owner
 
                 fn defaults() -> Self {
                     Self { #(#defaults),* }
@@ -446,6 +448,37 @@ fn generate(container: &Container<'_>, version: u32) -> TokenStream {
 
 /// The function giving a field's default, emitted once per field so that an ill-typed
 /// default expression is reported once, at the expression.
+/// `Databag`'s owner items: the owner type, the owner field's index and its value; with no
+/// owner field, `NoOwner`. The owner type is spanned at the user's `T` in `Option<T>`, so an
+/// unusable owner type is reported there.
+fn owner(runtime: &Runtime, container: &Container<'_>) -> TokenStream {
+    let rt = runtime.path();
+    let Some((index, field)) = container.owner() else {
+        return quote!(type Owner = #rt::NoOwner;);
+    };
+    let Some(inner) = crate::ast::option_inner(field.ty) else {
+        // Reported by `check`; keep the rest of the expansion free of follow-on errors.
+        return quote!(type Owner = #rt::NoOwner;);
+    };
+    let member = field.ident;
+    let rt_at = runtime.at(inner.span());
+    let owner_type = quote_spanned!(inner.span()=> type Owner = #inner;);
+    let assert = quote_spanned!(inner.span()=>
+        const _: fn() = || {
+            fn owner_key<K: #rt_at::OwnerKey>() {}
+            owner_key::<#inner>();
+        };
+    );
+    quote! {
+        #owner_type
+        const OWNER: ::core::option::Option<usize> = ::core::option::Option::Some(#index);
+        fn owner(&self) -> ::core::option::Option<&Self::Owner> {
+            #assert
+            ::core::option::Option::as_ref(&self.#member)
+        }
+    }
+}
+
 fn default_fn(runtime: &Runtime, field: &Field<'_>, name: &syn::Ident) -> TokenStream {
     let ty = field.ty;
     let body = match field.attrs.default.get() {

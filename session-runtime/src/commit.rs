@@ -73,6 +73,7 @@ pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
         // `destroy()`: the fresh session starts from defaults, and stores what was set.)
         snapshot.unmark_unchanged(&mut returned.tracked);
     }
+    index_owner(config, &mut returned);
     let plan = decide(config, &returned, now);
     let persistent = config.persists(&returned.tracked);
     let resend = remember_changed(&returned.tracked);
@@ -133,6 +134,7 @@ pub(crate) async fn save<T: Databag>(
     outlet: &dyn Outlet,
 ) -> Result<(), SaveError> {
     let now = config.clock.now_ms();
+    index_owner(config, session);
     let plan = decide(config, session, now);
     let needs_new_token = match &plan {
         Plan::Nothing => return Ok(()),
@@ -190,6 +192,14 @@ pub(crate) async fn save<T: Databag>(
         return Err(SaveError::TokenUndeliverable);
     }
     Ok(())
+}
+
+/// Puts the owner field's key where server-side stores index it, when the owner changed
+/// (the cookie store keeps no index: nothing to write there).
+fn index_owner<T: Databag>(config: &Config<T>, session: &mut Returned<T>) {
+    if !config.backend.client_side() {
+        crate::schema::owner::sync(&mut session.tracked);
+    }
 }
 
 /// The plan for `session` now, with its own timeouts.

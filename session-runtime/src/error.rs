@@ -120,6 +120,9 @@ pub enum StoreError {
     /// The store failed, described in words (for stores with no error type of their own).
     #[error("the session store failed: {0}")]
     Message(String),
+    /// The store does not offer this operation (a custom store that did not implement it).
+    #[error("this session store does not support {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {

@@ -182,7 +182,9 @@ pub use csrf::{CsrfLayer, CsrfRejection, CsrfToken};
 pub use error::{EncodeError, LoadError, SaveError};
 pub use id::{RandomnessError, SessionDigest, SessionId};
 pub use rejection::SessionRejection;
-pub use schema::{ChangeSet, Databag, DatabagHandle, Field, Internal, Tracked, RESERVED_PREFIX};
+pub use schema::{
+    ChangeSet, Databag, DatabagHandle, Field, Internal, NoOwner, OwnerKey, Tracked, RESERVED_PREFIX,
+};
 pub use sessions::Sessions;
 pub use store::memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg(feature = "redis")]

@@ -76,6 +76,7 @@ pub(crate) fn deadlines(timeouts: &Timeouts, created_ms: u64, now_ms: u64) -> Se
     };
     SessionMeta {
         created_ms,
+        seen_ms: now_ms,
         expires_ms,
         absolute_ms,
     }

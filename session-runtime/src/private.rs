@@ -11,7 +11,7 @@ pub use crate::handle::{field_mut, skipped_field_mut, Core, FlashIn, FlashOut, F
 pub use crate::id::{RandomnessError, SessionId};
 pub use crate::migrate::{migration, MigrateFn, MigratesFrom};
 pub use crate::rejection::SessionRejection;
-pub use crate::schema::{Databag, DatabagHandle, Field, RawField, Tracked};
+pub use crate::schema::{Databag, DatabagHandle, Field, NoOwner, OwnerKey, RawField, Tracked};
 pub use axum_core::extract::FromRequestParts;
 pub use http::request::Parts;
 

@@ -42,6 +42,29 @@ pub struct Record {
     pub fields: Vec<RecordField>,
 }
 
+/// What a record says of its session's owner; see [`Record::owner`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerField<'a> {
+    /// The record does not carry the owner field: in changes, the owner did not change; in
+    /// a whole record, the session has no owner.
+    Absent,
+    /// The session has no owner (any more).
+    Cleared,
+    /// The session belongs to this owner (an [`OwnerKey`](crate::OwnerKey)'s text).
+    Set(&'a str),
+}
+
+impl<'a> OwnerField<'a> {
+    /// The owner, when the record names one.
+    #[must_use]
+    pub fn key(self) -> Option<&'a str> {
+        match self {
+            Self::Set(key) => Some(key),
+            Self::Absent | Self::Cleared => None,
+        }
+    }
+}
+
 /// Session data decoded from a record.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -135,6 +158,20 @@ impl Record {
             .iter()
             .find(|field| field.key == key)
             .map(|field| field.value.as_slice())
+    }
+
+    /// The owner field this record carries (`#[databag(owner)]`), which a store's owner
+    /// index follows: in a whole record, whose session it is; in the changes of a save,
+    /// whether the save moves the session to another owner (or to none).
+    #[must_use]
+    pub fn owner(&self) -> OwnerField<'_> {
+        match self.get(crate::schema::keys::OWNER) {
+            None => OwnerField::Absent,
+            // Anything but a string (nil, or bytes this runtime never writes) is no owner.
+            Some(bytes) => crate::schema::read_str(bytes)
+                .filter(|key| !key.is_empty())
+                .map_or(OwnerField::Cleared, OwnerField::Set),
+        }
     }
 
     /// Applies `changes` on top of this record: each of its fields replaces the field of the

@@ -25,7 +25,7 @@ use session_runtime::record::Record;
 use session_runtime::store::{
     CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
 };
-use session_runtime::SessionId;
+use session_runtime::SessionDigest;
 
 #[derive(Default, Debug)]
 pub struct Counts {
@@ -299,14 +299,14 @@ impl<S> Counting<S> {
 }
 
 impl<S: SessionStore> SessionStore for Counting<S> {
-    async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+    async fn load(&self, id: &SessionDigest, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         self.run(Op::Load, &self.counts.load, self.inner.load(id, now_ms))
             .await
     }
 
     async fn create(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         record: &Record,
         meta: &SessionMeta,
         now_ms: u64,
@@ -326,7 +326,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
 
     async fn save(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         changes: &Record,
         meta: &SessionMeta,
         now_ms: u64,
@@ -342,7 +342,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
 
     async fn touch(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
@@ -354,12 +354,12 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         .await
     }
 
-    async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+    async fn take(&self, id: &SessionDigest, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         self.run(Op::Take, &self.counts.take, self.inner.take(id, now_ms))
             .await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+    async fn delete(&self, id: &SessionDigest) -> Result<bool, StoreError> {
         self.run(Op::Delete, &self.counts.delete, self.inner.delete(id))
             .await
     }

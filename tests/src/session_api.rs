@@ -711,7 +711,7 @@ pub async fn remember_me_is_one_field_level_save_of_an_internal_field<S: Session
     assert_eq!(store.counts.last_save_fields.load(Ordering::SeqCst), 1);
     let loaded = store
         .inner
-        .load(&id2, crate::guarantees::now())
+        .load(&id2.digest(), crate::guarantees::now())
         .await
         .unwrap()
         .unwrap();

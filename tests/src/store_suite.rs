@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use session_runtime::record::{Record, RecordField};
 use session_runtime::store::{CreateOutcome, SaveOutcome, SessionMeta, SessionStore};
-use session_runtime::SessionId;
+use session_runtime::{SessionDigest, SessionId};
 
 /// Runs every check of the suite as a named `#[tokio::test]`.
 ///
@@ -63,8 +63,8 @@ macro_rules! store_suite {
 
 pub const NOW: u64 = 1_700_000_000_000;
 
-fn id() -> SessionId {
-    SessionId::generate().unwrap()
+fn id() -> SessionDigest {
+    SessionId::generate().unwrap().digest()
 }
 
 pub fn record(fields: &[(&str, &[u8])]) -> Record {
@@ -83,6 +83,7 @@ pub fn record(fields: &[(&str, &[u8])]) -> Record {
 pub fn meta(expires_in: Option<Duration>) -> SessionMeta {
     SessionMeta {
         created_ms: NOW,
+        seen_ms: NOW,
         expires_ms: expires_in.map(|d| NOW + d.as_millis() as u64),
         absolute_ms: None,
     }

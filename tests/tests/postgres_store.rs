@@ -88,16 +88,17 @@ mod statements {
         let id = SessionId::generate().unwrap();
         let meta = SessionMeta {
             created_ms: NOW,
+            seen_ms: NOW,
             expires_ms: Some(NOW + 60_000),
             absolute_ms: None,
         };
         let data = record(&[("a", &[1])]);
-        store.create(&id, &data, &meta, NOW).await.unwrap();
-        store.load(&id, NOW).await.unwrap();
-        store.save(&id, &data, &meta, NOW).await.unwrap();
-        store.touch(&id, &meta, NOW).await.unwrap();
-        store.take(&id, NOW).await.unwrap();
-        store.delete(&id).await.unwrap();
+        store.create(&id.digest(), &data, &meta, NOW).await.unwrap();
+        store.load(&id.digest(), NOW).await.unwrap();
+        store.save(&id.digest(), &data, &meta, NOW).await.unwrap();
+        store.touch(&id.digest(), &meta, NOW).await.unwrap();
+        store.take(&id.digest(), NOW).await.unwrap();
+        store.delete(&id.digest()).await.unwrap();
         proxy.take();
         (proxy, store)
     }
@@ -108,6 +109,7 @@ mod statements {
         let id = SessionId::generate().unwrap();
         let meta = SessionMeta {
             created_ms: NOW,
+            seen_ms: NOW,
             expires_ms: Some(NOW + 60_000),
             absolute_ms: Some(NOW + 120_000),
         };
@@ -122,12 +124,12 @@ mod statements {
         ];
         for (operation, statement) in cases {
             match operation {
-                "create" => drop(store.create(&id, &data, &meta, NOW).await.unwrap()),
-                "load" => assert!(store.load(&id, NOW).await.unwrap().is_some()),
-                "save" => drop(store.save(&id, &data, &meta, NOW).await.unwrap()),
-                "touch" => drop(store.touch(&id, &meta, NOW).await.unwrap()),
-                "take" => assert!(store.take(&id, NOW).await.unwrap().is_some()),
-                _ => assert!(!store.delete(&id).await.unwrap()),
+                "create" => drop(store.create(&id.digest(), &data, &meta, NOW).await.unwrap()),
+                "load" => assert!(store.load(&id.digest(), NOW).await.unwrap().is_some()),
+                "save" => drop(store.save(&id.digest(), &data, &meta, NOW).await.unwrap()),
+                "touch" => drop(store.touch(&id.digest(), &meta, NOW).await.unwrap()),
+                "take" => assert!(store.take(&id.digest(), NOW).await.unwrap().is_some()),
+                _ => assert!(!store.delete(&id.digest()).await.unwrap()),
             }
             let (statements, round_trips) = proxy.statements();
             assert_eq!(statements, [statement], "{operation}");

@@ -136,7 +136,7 @@ mod commands {
         assert!(response.text().await.unwrap().starts_with("visits: 1 "));
         assert_eq!(from_client(&commands), ["HGETALL"], "{commands:?}");
         assert_eq!(commands.len(), 1, "a script ran: {commands:?}");
-        assert_eq!(commands[0].arg(1), app.store.key(&id).as_bytes());
+        assert_eq!(commands[0].arg(1), app.store.key(&id.digest()).as_bytes());
     }
 
     #[tokio::test]
@@ -172,7 +172,7 @@ mod commands {
     async fn save_leaves_fields_it_did_not_change_as_they_are_in_redis() {
         let app = start().await;
         let id = app.visit().await;
-        let key = app.store.key(&id);
+        let key = app.store.key(&id.digest());
         // The request loads the session and changes `a`; before it commits, someone else
         // changes `b` and `visits` in Redis. The save must not write them back.
         let held = tokio::spawn({
@@ -223,7 +223,7 @@ mod commands {
         // Redis' own expiry follows the new deadline: 40 minutes from the touch.
         let mut redis = app.server.connection().await;
         let ttl: i64 = redis::cmd("PTTL")
-            .arg(app.store.key(&id))
+            .arg(app.store.key(&id.digest()))
             .query_async(&mut redis)
             .await
             .unwrap();
@@ -262,7 +262,7 @@ mod layout {
             .query_async(&mut redis)
             .await
             .unwrap();
-        assert_eq!(keys, [app.store.key(&id)]);
+        assert_eq!(keys, [app.store.key(&id.digest())]);
         assert!(keys[0].starts_with("session:"));
         let dump: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
             .arg(&keys[0])
@@ -292,13 +292,13 @@ mod layout {
         let id = SessionId::generate().unwrap();
         let one_hour = Some(Duration::from_secs(3600));
         store
-            .create(&id, &record(&[("a", &[1])]), &meta(one_hour), NOW)
+            .create(&id.digest(), &record(&[("a", &[1])]), &meta(one_hour), NOW)
             .await
             .unwrap();
-        assert!(store.key(&id).starts_with("app1:s:"));
+        assert!(store.key(&id.digest()).starts_with("app1:s:"));
         let mut redis = server.connection().await;
         let exists: i64 = redis::cmd("EXISTS")
-            .arg(store.key(&id))
+            .arg(store.key(&id.digest()))
             .query_async(&mut redis)
             .await
             .unwrap();
@@ -320,19 +320,19 @@ mod layout {
         };
         store
             .create(
-                &id,
+                &id.digest(),
                 &record(&[("a", &[1])]),
                 &meta(Some(Duration::from_secs(60))),
                 NOW,
             )
             .await
             .unwrap();
-        let ttl = pttl(redis.clone(), store.key(&id)).await;
+        let ttl = pttl(redis.clone(), store.key(&id.digest())).await;
         assert!((59_000..=60_000).contains(&ttl), "PTTL {ttl}");
-        store.touch(&id, &meta(None), NOW).await.unwrap();
-        assert_eq!(pttl(redis.clone(), store.key(&id)).await, -1);
+        store.touch(&id.digest(), &meta(None), NOW).await.unwrap();
+        assert_eq!(pttl(redis.clone(), store.key(&id.digest())).await, -1);
         let fields: Vec<String> = redis::cmd("HKEYS")
-            .arg(store.key(&id))
+            .arg(store.key(&id.digest()))
             .query_async(&mut redis)
             .await
             .unwrap();
@@ -347,18 +347,24 @@ mod layout {
         let one_hour = meta(Some(Duration::from_secs(3600)));
         for reserved in RedisStore::RESERVED_FIELDS {
             let bad = record(&[("a", &[1]), (reserved, &[2])]);
-            let error = store.create(&id, &bad, &one_hour, NOW).await.unwrap_err();
+            let error = store
+                .create(&id.digest(), &bad, &one_hour, NOW)
+                .await
+                .unwrap_err();
             assert!(matches!(error, StoreError::Message(_)), "{error:?}");
             assert!(error.to_string().contains("rename"), "{error}");
         }
-        assert_eq!(store.load(&id, NOW).await.unwrap(), None);
+        assert_eq!(store.load(&id.digest(), NOW).await.unwrap(), None);
         store
-            .create(&id, &record(&[("a", &[1])]), &one_hour, NOW)
+            .create(&id.digest(), &record(&[("a", &[1])]), &one_hour, NOW)
             .await
             .unwrap();
         let bad = record(&[("__v", &[9])]);
-        assert!(store.save(&id, &bad, &one_hour, NOW).await.is_err());
-        let loaded = store.load(&id, NOW).await.unwrap().unwrap();
+        assert!(store
+            .save(&id.digest(), &bad, &one_hour, NOW)
+            .await
+            .is_err());
+        let loaded = store.load(&id.digest(), NOW).await.unwrap().unwrap();
         assert_eq!(loaded.record, record(&[("a", &[1])]));
     }
 }
@@ -385,7 +391,7 @@ mod garbage {
         ];
         for command in garbage {
             let id = app.visit().await;
-            let key = app.store.key(&id);
+            let key = app.store.key(&id.digest());
             let mut redis = app.server.connection().await;
             let _: () = redis::cmd("DEL")
                 .arg(&key)

@@ -116,6 +116,7 @@ async fn a_million_expired_sessions_are_never_returned_and_their_memory_comes_ba
     let now = clock.now_ms();
     let meta = SessionMeta {
         created_ms: now,
+        seen_ms: now,
         expires_ms: Some(now + 60_000),
         absolute_ms: None,
     };
@@ -130,7 +131,10 @@ async fn a_million_expired_sessions_are_never_returned_and_their_memory_comes_ba
     let mut sample = Vec::new();
     for i in 0..MILLION {
         let id = SessionId::generate().unwrap();
-        let outcome = store.create(&id, &record, &meta, now).await.unwrap();
+        let outcome = store
+            .create(&id.digest(), &record, &meta, now)
+            .await
+            .unwrap();
         assert_eq!(outcome, CreateOutcome::Created);
         if i % 100 == 0 {
             sample.push(id);
@@ -146,13 +150,20 @@ async fn a_million_expired_sessions_are_never_returned_and_their_memory_comes_ba
     );
     assert_eq!(store.len(), MILLION);
     for id in &sample {
-        assert!(store.load(id, clock.now_ms()).await.unwrap().is_some());
+        assert!(store
+            .load(&id.digest(), clock.now_ms())
+            .await
+            .unwrap()
+            .is_some());
     }
 
     // Past the deadline, before any sweep: none is returned.
     clock.advance(Duration::from_secs(61));
     for id in &sample {
-        assert_eq!(store.load(id, clock.now_ms()).await.unwrap(), None);
+        assert_eq!(
+            store.load(&id.digest(), clock.now_ms()).await.unwrap(),
+            None
+        );
     }
     assert_eq!(store.len(), MILLION, "nothing swept yet");
 
@@ -175,12 +186,16 @@ async fn a_million_expired_sessions_are_never_returned_and_their_memory_comes_ba
     let now = clock.now_ms();
     let meta = SessionMeta {
         created_ms: now,
+        seen_ms: now,
         expires_ms: Some(now + 60_000),
         absolute_ms: None,
     };
     for _ in 0..MILLION {
         let id = SessionId::generate().unwrap();
-        store.create(&id, &record, &meta, now).await.unwrap();
+        store
+            .create(&id.digest(), &record, &meta, now)
+            .await
+            .unwrap();
     }
     let rss_second = rss();
     eprintln!(
@@ -215,6 +230,7 @@ async fn a_million_cookieless_writes_keep_the_default_store_at_its_capacity_in_b
     let now = SystemClock.now_ms();
     let meta = SessionMeta {
         created_ms: now,
+        seen_ms: now,
         expires_ms: Some(now + 24 * 3600 * 1000),
         absolute_ms: None,
     };
@@ -232,7 +248,10 @@ async fn a_million_cookieless_writes_keep_the_default_store_at_its_capacity_in_b
     let mut heap_peak = 0;
     for written in 1..=MILLION {
         let id = SessionId::generate().unwrap();
-        let outcome = store.create(&id, &record, &meta, now).await.unwrap();
+        let outcome = store
+            .create(&id.digest(), &record, &meta, now)
+            .await
+            .unwrap();
         assert_eq!(outcome, CreateOutcome::Created);
         if written == capacity {
             at_capacity = (started.elapsed(), heap(), rss());

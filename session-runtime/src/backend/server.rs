@@ -57,7 +57,7 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
         };
         if let Some(memory) = self.memory() {
             // Never waits: answered at once, decoded from the stored record itself.
-            let Some((record, meta)) = memory.load_shared(&id, now) else {
+            let Some((record, meta)) = memory.load_shared(&id.digest(), now) else {
                 return Answer::Now(Ok(Lookup::Unusable));
             };
             let value = record.decode::<T>();
@@ -70,7 +70,7 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
             )));
         }
         Answer::Later(Box::pin(async move {
-            let Some(stored) = self.store.load(&id, now).await? else {
+            let Some(stored) = self.store.load(&id.digest(), now).await? else {
                 return Ok(Lookup::Unusable);
             };
             if stored.meta.is_expired(now) {
@@ -95,10 +95,10 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
         {
             let outcome = match plan {
                 Plan::Save { .. } => match Record::changes(tracked) {
-                    Ok(changes) => memory.save_now(id, &changes, meta, ctx.now),
+                    Ok(changes) => memory.save_now(&id.digest(), &changes, meta, ctx.now),
                     Err(error) => return Answer::Now(Err(error.into())),
                 },
-                _ => memory.touch_now(id, meta, ctx.now),
+                _ => memory.touch_now(&id.digest(), meta, ctx.now),
             };
             if outcome == SaveOutcome::Missing {
                 missing(id);
@@ -120,7 +120,7 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
                 Plan::Save { id, meta } => {
                     let changes = Record::changes(tracked)?;
                     let outcome = ctx
-                        .bounded(store.save(&id, &changes, &meta, ctx.now))
+                        .bounded(store.save(&id.digest(), &changes, &meta, ctx.now))
                         .await?;
                     if outcome == SaveOutcome::Missing {
                         missing(&id);
@@ -128,14 +128,16 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
                     Ok(refreshed(outcome, id, &meta))
                 }
                 Plan::Touch { id, meta } => {
-                    let outcome = ctx.bounded(store.touch(&id, &meta, ctx.now)).await?;
+                    let outcome = ctx
+                        .bounded(store.touch(&id.digest(), &meta, ctx.now))
+                        .await?;
                     Ok(refreshed(outcome, id, &meta))
                 }
                 Plan::Destroy { stored, forget } => {
                     let mut deleted = None;
                     if let Some(id) = stored {
                         // Reported once, by whichever request actually removed it.
-                        if ctx.bounded(store.delete(&id)).await? {
+                        if ctx.bounded(store.delete(&id.digest())).await? {
                             deleted = Some(id);
                         }
                     }
@@ -204,7 +206,7 @@ impl<S: SessionStore> StoreBackend<S> {
         };
         for _ in 0..CREATE_ATTEMPTS {
             match ctx
-                .bounded(self.store.create(&id, record, meta, ctx.now))
+                .bounded(self.store.create(&id.digest(), record, meta, ctx.now))
                 .await
             {
                 Ok(CreateOutcome::Created) => return Ok(id),
@@ -252,7 +254,7 @@ impl<S: SessionStore> StoreBackend<S> {
             self.delete_in_background(to, ctx, "a renewal whose response was dropped");
             return Ok(Applied::token(TokenUpdate::Keep));
         }
-        let taken = match ctx.bounded(self.store.take(&from, ctx.now)).await {
+        let taken = match ctx.bounded(self.store.take(&from.digest(), ctx.now)).await {
             Ok(taken) => taken,
             Err(error) if ctx.abandoned.is_set() => {
                 tracing::warn!(session = %from, %error, "renewal could not remove the old session id, and its response was dropped; undoing it");
@@ -310,7 +312,7 @@ impl<S: SessionStore> StoreBackend<S> {
             self.delete_in_background(to, ctx, "a reset session whose response was dropped");
             return Ok(Applied::token(TokenUpdate::Keep));
         }
-        let deleted = match ctx.bounded(self.store.delete(&from)).await {
+        let deleted = match ctx.bounded(self.store.delete(&from.digest())).await {
             Ok(deleted) => deleted.then(|| from.clone()),
             Err(error) => {
                 tracing::warn!(
@@ -345,7 +347,7 @@ impl<S: SessionStore> StoreBackend<S> {
         let (timeout, now) = (ctx.timeout, ctx.now);
         spawn(async move {
             let deadline = tokio::time::Instant::now() + timeout;
-            match super::until(deadline, timeout, this.store.take(&from, now)).await {
+            match super::until(deadline, timeout, this.store.take(&from.digest(), now)).await {
                 Ok(Some(taken)) => this.move_back(from, to, taken, timeout, now),
                 Ok(None) => tracing::error!(
                     session = %from,
@@ -402,7 +404,7 @@ impl<S: SessionStore> StoreBackend<S> {
             return;
         }
         if let Err(error) = ctx
-            .bounded(self.store.save(to, &carried, meta, ctx.now))
+            .bounded(self.store.save(&to.digest(), &carried, meta, ctx.now))
             .await
         {
             tracing::warn!(
@@ -432,7 +434,7 @@ impl<S: SessionStore> StoreBackend<S> {
             let restored = super::until(
                 deadline,
                 timeout,
-                store.create(&from, &session.record, &session.meta, now),
+                store.create(&from.digest(), &session.record, &session.meta, now),
             )
             .await;
             let back = match restored {
@@ -442,13 +444,13 @@ impl<S: SessionStore> StoreBackend<S> {
                     tracing::warn!(session = %from, %error, "putting a session back under its old id failed; checking whether it landed");
                     let deadline = tokio::time::Instant::now() + timeout;
                     matches!(
-                        super::until(deadline, timeout, store.load(&from, now)).await,
+                        super::until(deadline, timeout, store.load(&from.digest(), now)).await,
                         Ok(Some(_))
                     )
                 }
             };
             if back {
-                let _ = super::until(deadline, timeout, store.delete(&to)).await;
+                let _ = super::until(deadline, timeout, store.delete(&to.digest())).await;
             } else {
                 tracing::error!(
                     session = %from,
@@ -466,7 +468,7 @@ impl<S: SessionStore> StoreBackend<S> {
         let timeout = ctx.timeout;
         spawn(async move {
             let deadline = tokio::time::Instant::now() + timeout;
-            if let Err(error) = super::until(deadline, timeout, store.delete(&id)).await {
+            if let Err(error) = super::until(deadline, timeout, store.delete(&id.digest())).await {
                 tracing::warn!(session = %id, %error, "could not delete {what}");
             }
         });

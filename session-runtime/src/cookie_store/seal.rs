@@ -271,6 +271,8 @@ fn decode_plaintext(plaintext: &[u8]) -> Option<(SessionId, SessionMeta, core::o
         SessionId::from_bytes(id),
         SessionMeta {
             created_ms,
+            // The cookie does not carry the last use: the creation time stands in for it.
+            seen_ms: created_ms,
             expires_ms,
             absolute_ms,
         },
@@ -309,6 +311,7 @@ mod tests {
             id: SessionId::from_bytes([7; 24]),
             meta: SessionMeta {
                 created_ms: 1_700_000_000_000,
+                seen_ms: 1_700_000_000_000,
                 expires_ms: Some(4_000_000_000_000),
                 absolute_ms: None,
             },

@@ -23,6 +23,13 @@ pub(crate) mod keys {
     pub(crate) const CSRF: &str = "__csrf";
     /// The flash queue (MessagePack array of bin entries, one message each).
     pub(crate) const FLASH: &str = "__flash";
+    /// Whose session it is: the owner field's key ([`OwnerKey`](crate::OwnerKey)) as a
+    /// MessagePack string, `nil` for no owner. Stores index sessions by it.
+    pub(crate) const OWNER: &str = "__owner";
+    /// The device the session was started from (the User-Agent, truncated; opt-in).
+    pub(crate) const DEVICE: &str = "__device";
+    /// The client address the session was started from (opt-in), as text.
+    pub(crate) const ADDRESS: &str = "__addr";
 }
 
 /// At most this many internal entries are kept from a loaded record (the runtime knows a
@@ -31,6 +38,17 @@ const MAX_ENTRIES: usize = 64;
 
 /// MessagePack `nil`: the encoding of an unset internal field.
 const NIL: u8 = 0xc0;
+
+/// The string a MessagePack `str` holds, `None` for anything else (`nil` included) or
+/// for trailing bytes.
+pub(crate) fn read_str(mut bytes: &[u8]) -> Option<&str> {
+    let len = rmp::decode::read_str_len(&mut bytes).ok()?;
+    let len = usize::try_from(len).ok()?;
+    if bytes.len() != len {
+        return None;
+    }
+    core::str::from_utf8(bytes).ok()
+}
 
 /// Whether `key` is an internal field's key.
 #[inline]
@@ -110,6 +128,22 @@ impl Internal {
     pub(crate) fn get_u64(&self, key: &str) -> Option<u64> {
         let mut bytes = self.get(key)?;
         rmp::decode::read_int(&mut bytes).ok()
+    }
+
+    /// A string internal field.
+    pub(crate) fn get_str(&self, key: &str) -> Option<&str> {
+        read_str(self.get(key)?)
+    }
+
+    /// Sets (or unsets) a string internal field.
+    pub(crate) fn set_str(&mut self, key: &str, value: Option<&str>) {
+        let value = value.map(|value| {
+            let mut out = Vec::with_capacity(value.len() + 5);
+            // Writing into a Vec cannot fail.
+            let _ = rmp::encode::write_str(&mut out, value);
+            out
+        });
+        self.set(key, value);
     }
 
     /// Sets (or unsets) a `u64` internal field.

@@ -8,6 +8,7 @@
 pub(crate) mod csrf;
 pub(crate) mod flash;
 mod internal;
+pub(crate) mod owner;
 mod tracking;
 
 use core::future::Future;
@@ -20,9 +21,10 @@ use serde::Serialize;
 use crate::error::{DecodeError, EncodeError, SaveError};
 use crate::id::{RandomnessError, SessionId};
 
-pub(crate) use internal::is_internal;
 pub(crate) use internal::keys;
+pub(crate) use internal::{is_internal, read_str};
 pub use internal::{Internal, RESERVED_PREFIX};
+pub use owner::{NoOwner, OwnerKey};
 pub use tracking::{ChangeSet, Tracked};
 
 /// One field of a stored record, borrowed: its wire key and its MessagePack bytes.
@@ -80,6 +82,19 @@ pub trait Databag: Sized + Send + Sync + 'static {
     /// The stored fields (all but `#[databag(skip)]` ones) in declaration order. A field's
     /// position here is its index in a [`ChangeSet`](crate::ChangeSet).
     const FIELDS: &'static [Field];
+
+    /// What names a session's owner: `T` of the `#[databag(owner)] field: Option<T>`, or
+    /// [`NoOwner`] when the struct has no owner field.
+    type Owner: OwnerKey;
+
+    /// The index in [`FIELDS`](Self::FIELDS) of the `#[databag(owner)]` field, if any.
+    const OWNER: Option<usize> = None;
+
+    /// Whose session this is: the owner field's value (`None`: nobody's, and in no owner
+    /// index).
+    fn owner(&self) -> Option<&Self::Owner> {
+        None
+    }
 
     /// A value with every field at its declared default (`#[databag(default = ..)]`, else
     /// `Default::default()`).

@@ -21,14 +21,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use super::owners::OwnerIndex;
 use super::removals::{Removals, Removed};
 use super::sweeper::{Sweep, Sweeper};
+use super::watch::{RemovalWatch, Watchers};
 use super::{
     CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::id::{SessionDigest, SessionId};
-use crate::record::Record;
+use crate::id::SessionDigest;
+use crate::record::{OwnerField, Record};
 
 /// Independent locks; a power of two so that picking one is a mask.
 const SHARDS: usize = 64;
@@ -109,6 +111,10 @@ struct Inner {
     /// The layers' `on_deleted` reports, held weakly: each ends with its layer.
     removals: Removals,
     sweeper: Sweeper,
+    /// Owner -> sessions, updated under the lock of the session's shard.
+    owners: OwnerIndex,
+    /// Who waits on a session's removal.
+    watchers: Watchers,
 }
 
 /// One lock's worth of sessions.
@@ -242,6 +248,8 @@ impl MemoryStoreBuilder {
                 sweeper: Sweeper::new(self.sweep_interval),
                 clock: self.clock,
                 removals: Removals::default(),
+                owners: OwnerIndex::default(),
+                watchers: Watchers::new(),
             }),
         }
     }
@@ -410,6 +418,20 @@ impl Inner {
         self.removals.report(removed);
     }
 
+    /// Drops removed sessions from the owner index; called under their shard's lock.
+    fn unindex(&self, removed: &[Removed]) {
+        for session in removed {
+            self.owners.removed(&session.digest, &session.record);
+        }
+    }
+
+    /// Resolves the watches of removed sessions; called after their shard's lock is gone.
+    fn notify(&self, removed: &[Removed]) {
+        for session in removed {
+            self.watchers.notify(&session.digest);
+        }
+    }
+
     fn sweep(&self) -> usize {
         let now = self.clock.now_ms();
         let mut total = 0;
@@ -417,6 +439,7 @@ impl Inner {
             let removed = {
                 let mut state = write(shard);
                 let removed = state.take_expired(now);
+                self.unindex(&removed);
                 // Give memory back after a large expiry wave.
                 let sessions = &mut state.sessions;
                 if sessions.capacity() > 64 && sessions.len() < sessions.capacity() / 4 {
@@ -426,6 +449,7 @@ impl Inner {
             };
             total += removed.len();
             self.report(&removed);
+            self.notify(&removed);
         }
         total
     }
@@ -536,11 +560,11 @@ impl MemoryStore {
     /// expired at `now_ms`.
     pub(crate) fn load_shared(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         now_ms: u64,
     ) -> Option<(Arc<Record>, SessionMeta)> {
         self.ensure_sweeper();
-        let key = *id.digest().as_bytes();
+        let key = *id.as_bytes();
         let shard = self.inner.shard(&key);
         let state = read(shard);
         let entry = state.sessions.get(&key)?;
@@ -554,25 +578,37 @@ impl MemoryStore {
     /// [`SessionStore::save`], at once: merges `changes` into the stored record in place.
     pub(crate) fn save_now(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         changes: &Record,
         meta: &SessionMeta,
         now_ms: u64,
     ) -> SaveOutcome {
-        self.update_live(id.digest().as_bytes(), now_ms, |record, stored_meta| {
+        self.update_live(id.as_bytes(), now_ms, |record, stored_meta| {
             // An older deploy never relabels a record a newer one wrote.
             if record.version > changes.version {
                 return false;
             }
-            Arc::make_mut(record).merge_from(changes);
+            if changes.owner() == OwnerField::Absent {
+                Arc::make_mut(record).merge_from(changes);
+            } else {
+                // The owner moves: the index follows under this shard's lock.
+                let before = record.owner().key().map(str::to_owned);
+                Arc::make_mut(record).merge_from(changes);
+                self.inner.owners.saved(*id, before.as_deref(), changes);
+            }
             *stored_meta = *meta;
             true
         })
     }
 
     /// [`SessionStore::touch`], at once.
-    pub(crate) fn touch_now(&self, id: &SessionId, meta: &SessionMeta, now_ms: u64) -> SaveOutcome {
-        self.update_live(id.digest().as_bytes(), now_ms, |_, stored_meta| {
+    pub(crate) fn touch_now(
+        &self,
+        id: &SessionDigest,
+        meta: &SessionMeta,
+        now_ms: u64,
+    ) -> SaveOutcome {
+        self.update_live(id.as_bytes(), now_ms, |_, stored_meta| {
             *stored_meta = *meta;
             true
         })
@@ -580,7 +616,7 @@ impl MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+    async fn load(&self, id: &SessionDigest, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         Ok(self.load_shared(id, now_ms).map(|(record, meta)| Loaded {
             record: Arc::unwrap_or_clone(record),
             meta,
@@ -589,13 +625,13 @@ impl SessionStore for MemoryStore {
 
     async fn create(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         record: &Record,
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
         self.ensure_sweeper();
-        let key = *id.digest().as_bytes();
+        let key = *id.as_bytes();
         let shard = self.inner.shard(&key);
         let removed = {
             let mut state = write(shard);
@@ -624,15 +660,18 @@ impl SessionStore for MemoryStore {
             };
             let entry = shard.entry(loaded);
             state.insert(key, entry, shard.capacity.is_some());
+            self.inner.unindex(&removed);
+            self.inner.owners.created(*id, record);
             removed
         };
         self.inner.report(&removed);
+        self.inner.notify(&removed);
         Ok(CreateOutcome::Created)
     }
 
     async fn save(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         changes: &Record,
         meta: &SessionMeta,
         now_ms: u64,
@@ -642,20 +681,19 @@ impl SessionStore for MemoryStore {
 
     async fn touch(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
         Ok(self.touch_now(id, meta, now_ms))
     }
 
-    async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
-        let key = *id.digest().as_bytes();
-        let taken = write(self.inner.shard(&key)).remove(&key);
+    async fn take(&self, id: &SessionDigest, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+        let taken = self.remove(id);
         match taken {
             Some(entry) if entry.meta.is_expired(now_ms) => {
                 // Gone by expiry, not by the caller's hand: reported like a swept one.
-                self.inner.report(&[report_of(key, *entry)]);
+                self.inner.report(&[report_of(*id.as_bytes(), *entry)]);
                 Ok(None)
             }
             taken => Ok(taken.map(|entry| Loaded {
@@ -665,13 +703,106 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let key = *id.digest().as_bytes();
-        Ok(write(self.inner.shard(&key)).remove(&key).is_some())
+    async fn delete(&self, id: &SessionDigest) -> Result<bool, StoreError> {
+        Ok(self.remove(id).is_some())
     }
 
     fn subscribe_removals(&self, listener: &RemovalListener) {
         self.inner.removals.subscribe(listener);
+    }
+
+    async fn owned_by(
+        &self,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Vec<(SessionDigest, Loaded)>, StoreError> {
+        Ok(self.owned_by_now(owner, now_ms))
+    }
+
+    async fn count(&self, now_ms: u64) -> Result<u64, StoreError> {
+        let live = self.inner.shards.iter().map(|shard| {
+            let state = read(shard);
+            state
+                .sessions
+                .values()
+                .filter(|entry| !entry.meta.is_expired(now_ms))
+                .count()
+        });
+        Ok(live.sum::<usize>() as u64)
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        let mut removed = 0u64;
+        for shard in self.inner.shards.iter() {
+            let mut state = write(shard);
+            removed += state.sessions.len() as u64;
+            *state = State::default();
+        }
+        self.inner.owners.clear();
+        for id in self.inner.watchers.watched() {
+            self.inner.watchers.notify(&id);
+        }
+        Ok(removed)
+    }
+
+    async fn watch_removal(&self, id: &SessionDigest) -> Result<RemovalWatch, StoreError> {
+        Ok(self.watch_now(id))
+    }
+}
+
+impl MemoryStore {
+    /// Removes the session `id` (expired or not) with its index entry, and resolves its
+    /// watches.
+    fn remove(&self, id: &SessionDigest) -> Option<Box<Entry>> {
+        let key = *id.as_bytes();
+        let taken = {
+            let mut state = write(self.inner.shard(&key));
+            let taken = state.remove(&key);
+            if let Some(entry) = &taken {
+                self.inner.owners.removed(id, &entry.record);
+            }
+            taken
+        };
+        if taken.is_some() {
+            self.inner.watchers.notify(id);
+        }
+        taken
+    }
+
+    /// [`SessionStore::owned_by`], at once.
+    pub(crate) fn owned_by_now(&self, owner: &str, now_ms: u64) -> Vec<(SessionDigest, Loaded)> {
+        let mut found = Vec::new();
+        for id in self.inner.owners.of(owner) {
+            let key = *id.as_bytes();
+            let state = read(self.inner.shard(&key));
+            let Some(entry) = state.sessions.get(&key) else {
+                continue; // removed since the index was read
+            };
+            // The index is updated under this lock; checked again all the same.
+            if entry.meta.is_expired(now_ms) || entry.record.owner().key() != Some(owner) {
+                continue;
+            }
+            found.push((
+                id,
+                Loaded {
+                    record: Record::clone(&entry.record),
+                    meta: entry.meta,
+                },
+            ));
+        }
+        found
+    }
+
+    /// [`SessionStore::watch_removal`], at once.
+    pub(crate) fn watch_now(&self, id: &SessionDigest) -> RemovalWatch {
+        let watch = self.inner.watchers.watch(id);
+        let key = *id.as_bytes();
+        // Registered first, checked second: a removal in between resolves the watch.
+        if read(self.inner.shard(&key)).sessions.contains_key(&key) {
+            watch
+        } else {
+            RemovalWatch::resolved()
+        }
     }
 }
 
@@ -679,11 +810,13 @@ impl SessionStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::id::SessionId;
     use std::sync::Mutex;
 
     fn meta(created: u64, expires: Option<u64>) -> SessionMeta {
         SessionMeta {
             created_ms: created,
+            seen_ms: created,
             expires_ms: expires,
             absolute_ms: None,
         }
@@ -765,7 +898,7 @@ mod tests {
             .build();
         let id = SessionId::generate().unwrap();
         store
-            .create(&id, &Record::default(), &meta(0, None), 0)
+            .create(&id.digest(), &Record::default(), &meta(0, None), 0)
             .await
             .unwrap();
         let sweeper = store.inner.sweeper.task().unwrap();
@@ -793,11 +926,11 @@ mod tests {
         let long = SessionId::generate().unwrap();
         let record = Record::default();
         store
-            .create(&short, &record, &meta(1_000, Some(2_000)), 0)
+            .create(&short.digest(), &record, &meta(1_000, Some(2_000)), 0)
             .await
             .unwrap();
         store
-            .create(&long, &record, &meta(1_000, Some(9_000)), 0)
+            .create(&long.digest(), &record, &meta(1_000, Some(9_000)), 0)
             .await
             .unwrap();
         clock.advance(Duration::from_millis(1_500));
@@ -824,32 +957,32 @@ mod tests {
         let record = Record::default();
         let live = meta(0, Some(1_000_000));
         for id in [&a, &b, &c, &d] {
-            store.create(id, &record, &live, 0).await.unwrap();
+            store.create(&id.digest(), &record, &live, 0).await.unwrap();
         }
         // Uses, oldest first: c, d (created), a (loaded), b (saved).
-        assert!(store.load(&a, 0).await.unwrap().is_some());
-        let saved = store.save(&b, &record, &live, 0).await.unwrap();
+        assert!(store.load(&a.digest(), 0).await.unwrap().is_some());
+        let saved = store.save(&b.digest(), &record, &live, 0).await.unwrap();
         assert_eq!(saved, SaveOutcome::Saved);
         assert!(evicted.lock().unwrap().is_empty());
 
-        store.create(&e, &record, &live, 0).await.unwrap();
+        store.create(&e.digest(), &record, &live, 0).await.unwrap();
         assert_eq!(*evicted.lock().unwrap(), vec![c.digest()]);
         // A touch is a use too: d is now the most recent of the old ones.
-        let touched = store.touch(&d, &live, 0).await.unwrap();
+        let touched = store.touch(&d.digest(), &live, 0).await.unwrap();
         assert_eq!(touched, SaveOutcome::Saved);
-        store.create(&f, &record, &live, 0).await.unwrap();
-        store.create(&g, &record, &live, 0).await.unwrap();
+        store.create(&f.digest(), &record, &live, 0).await.unwrap();
+        store.create(&g.digest(), &record, &live, 0).await.unwrap();
         assert_eq!(
             *evicted.lock().unwrap(),
             vec![c.digest(), a.digest(), b.digest()]
         );
-        store.create(&h, &record, &live, 0).await.unwrap();
+        store.create(&h.digest(), &record, &live, 0).await.unwrap();
         assert_eq!(
             *evicted.lock().unwrap(),
             vec![c.digest(), a.digest(), b.digest(), e.digest()]
         );
         for kept in [&d, &f, &g, &h] {
-            assert!(store.load(kept, 0).await.unwrap().is_some());
+            assert!(store.load(&kept.digest(), 0).await.unwrap().is_some());
         }
         assert_eq!(store.len(), 4);
         assert_consistent(&store);
@@ -866,20 +999,20 @@ mod tests {
             <[SessionId; 5]>::try_from(ids_in_shard_zero(5)).unwrap();
         let record = Record::default();
         store
-            .create(&old, &record, &meta(0, Some(1_000_000)), 0)
+            .create(&old.digest(), &record, &meta(0, Some(1_000_000)), 0)
             .await
             .unwrap();
         store
-            .create(&expires_late, &record, &meta(0, Some(200)), 0)
+            .create(&expires_late.digest(), &record, &meta(0, Some(200)), 0)
             .await
             .unwrap();
         store
-            .create(&expires_soon, &record, &meta(0, Some(100)), 0)
+            .create(&expires_soon.digest(), &record, &meta(0, Some(100)), 0)
             .await
             .unwrap();
         // At 500 both short ones have expired: they go, although `old` is used least recently.
         store
-            .create(&new, &record, &meta(500, Some(1_000_000)), 500)
+            .create(&new.digest(), &record, &meta(500, Some(1_000_000)), 500)
             .await
             .unwrap();
         assert_eq!(
@@ -889,12 +1022,12 @@ mod tests {
         assert_eq!(store.len(), 2);
         // Room for one more without eviction, then `old` is the least recently used.
         store
-            .create(&newer, &record, &meta(500, Some(1_000_000)), 500)
+            .create(&newer.digest(), &record, &meta(500, Some(1_000_000)), 500)
             .await
             .unwrap();
         let extra = ids_in_shard_zero(1).pop().unwrap();
         store
-            .create(&extra, &record, &meta(500, Some(1_000_000)), 500)
+            .create(&extra.digest(), &record, &meta(500, Some(1_000_000)), 500)
             .await
             .unwrap();
         assert_eq!(
@@ -939,7 +1072,7 @@ mod tests {
             let held = model.contains(id);
             match random.below(6) {
                 0 | 1 => {
-                    let outcome = store.create(id, &record, &live, 0).await.unwrap();
+                    let outcome = store.create(&id.digest(), &record, &live, 0).await.unwrap();
                     if held {
                         assert_eq!(outcome, CreateOutcome::IdTaken, "step {step}");
                     } else {
@@ -955,21 +1088,21 @@ mod tests {
                     }
                 }
                 2 => {
-                    let loaded = store.load(id, 0).await.unwrap();
+                    let loaded = store.load(&id.digest(), 0).await.unwrap();
                     assert_eq!(loaded.is_some(), held, "step {step}");
                     if held {
                         used(&mut model, id);
                     }
                 }
                 3 => {
-                    let outcome = store.save(id, &record, &live, 0).await.unwrap();
+                    let outcome = store.save(&id.digest(), &record, &live, 0).await.unwrap();
                     assert_eq!(outcome == SaveOutcome::Saved, held, "step {step}");
                     if held {
                         used(&mut model, id);
                     }
                 }
                 4 => {
-                    let outcome = store.touch(id, &live, 0).await.unwrap();
+                    let outcome = store.touch(&id.digest(), &live, 0).await.unwrap();
                     assert_eq!(outcome == SaveOutcome::Saved, held, "step {step}");
                     if held {
                         used(&mut model, id);
@@ -977,9 +1110,9 @@ mod tests {
                 }
                 _ => {
                     let gone = if random.below(2) == 0 {
-                        store.delete(id).await.unwrap()
+                        store.delete(&id.digest()).await.unwrap()
                     } else {
-                        store.take(id, 0).await.unwrap().is_some()
+                        store.take(&id.digest(), 0).await.unwrap().is_some()
                     };
                     assert_eq!(gone, held, "step {step}");
                     model.retain(|held| held != id);
@@ -1000,7 +1133,7 @@ mod tests {
         store.subscribe_removals(&listener);
         let id = SessionId::generate().unwrap();
         store
-            .create(&id, &Record::default(), &meta(0, Some(9_000)), 0)
+            .create(&id.digest(), &Record::default(), &meta(0, Some(9_000)), 0)
             .await
             .unwrap();
         {
@@ -1012,11 +1145,16 @@ mod tests {
         }
         let other = SessionId::generate().unwrap();
         store
-            .create(&other, &Record::default(), &meta(0, Some(9_000)), 0)
+            .create(
+                &other.digest(),
+                &Record::default(),
+                &meta(0, Some(9_000)),
+                0,
+            )
             .await
             .unwrap();
-        assert!(store.delete(&other).await.unwrap());
-        assert!(store.take(&id, 0).await.unwrap().is_some());
+        assert!(store.delete(&other.digest()).await.unwrap());
+        assert!(store.take(&id.digest(), 0).await.unwrap().is_some());
         assert!(
             removed.lock().unwrap().is_empty(),
             "deletions are the layer's to report"
@@ -1032,10 +1170,10 @@ mod tests {
         store.subscribe_removals(&listener);
         let id = SessionId::generate().unwrap();
         store
-            .create(&id, &Record::default(), &meta(0, Some(100)), 0)
+            .create(&id.digest(), &Record::default(), &meta(0, Some(100)), 0)
             .await
             .unwrap();
-        assert_eq!(store.take(&id, 100).await.unwrap(), None);
+        assert_eq!(store.take(&id.digest(), 100).await.unwrap(), None);
         assert_eq!(*removed.lock().unwrap(), vec![id.digest()]);
         assert!(store.is_empty());
         assert_consistent(&store);
@@ -1049,7 +1187,7 @@ mod tests {
         for _ in 0..2_000 {
             let id = SessionId::generate().unwrap();
             store
-                .create(&id, &Record::default(), &meta(0, Some(9_000)), 0)
+                .create(&id.digest(), &Record::default(), &meta(0, Some(9_000)), 0)
                 .await
                 .unwrap();
         }
@@ -1070,13 +1208,16 @@ mod tests {
         let record = Record::default();
         for id in [&saved, &touched] {
             store
-                .create(id, &record, &meta(0, Some(100)), 0)
+                .create(&id.digest(), &record, &meta(0, Some(100)), 0)
                 .await
                 .unwrap();
         }
         let later = meta(0, Some(1_000));
-        store.save(&saved, &record, &later, 50).await.unwrap();
-        store.touch(&touched, &later, 50).await.unwrap();
+        store
+            .save(&saved.digest(), &record, &later, 50)
+            .await
+            .unwrap();
+        store.touch(&touched.digest(), &later, 50).await.unwrap();
         clock.advance(Duration::from_millis(500));
         assert_eq!(
             store.sweep(),
@@ -1094,9 +1235,10 @@ mod listener_tests {
     use super::*;
 
     async fn expired_session(store: &MemoryStore) {
-        let id = SessionId::generate().unwrap();
+        let id = crate::id::SessionId::generate().unwrap().digest();
         let meta = SessionMeta {
             created_ms: 0,
+            seen_ms: 0,
             expires_ms: Some(1),
             absolute_ms: None,
         };

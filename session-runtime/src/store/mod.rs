@@ -1,7 +1,8 @@
 //! Server-side session storage: the [`SessionStore`] trait and its implementations.
 //!
 //! A store keeps [`Record`]s (the encoded fields of a session) with their [`SessionMeta`]
-//! (creation time and deadlines), keyed by [`SessionId`]. The session layer decides what to
+//! (creation time, last use and deadlines), keyed by [`SessionDigest`] (the SHA-256 of the
+//! session id: a store never needs, nor keeps, the token itself). The session layer decides what to
 //! do; a store only has to do each operation atomically for one session:
 //!
 //! | operation | contract |
@@ -23,7 +24,7 @@
 //! use std::sync::Mutex;
 //! use session_runtime::store::{CreateOutcome, Loaded, SaveOutcome, SessionMeta, SessionStore, StoreError};
 //! use session_runtime::record::Record;
-//! use session_runtime::{SessionDigest, SessionId};
+//! use session_runtime::SessionDigest;
 //!
 //! /// One mutex around a map: simple, correct, not fast.
 //! #[derive(Default)]
@@ -36,21 +37,21 @@
 //! }
 //!
 //! impl SessionStore for MapStore {
-//!     async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+//!     async fn load(&self, id: &SessionDigest, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
 //!         let map = self.map()?;
-//!         Ok(map.get(&id.digest()).filter(|s| !s.meta.is_expired(now_ms)).cloned())
+//!         Ok(map.get(id).filter(|s| !s.meta.is_expired(now_ms)).cloned())
 //!     }
-//!     async fn create(&self, id: &SessionId, record: &Record, meta: &SessionMeta, now_ms: u64) -> Result<CreateOutcome, StoreError> {
+//!     async fn create(&self, id: &SessionDigest, record: &Record, meta: &SessionMeta, now_ms: u64) -> Result<CreateOutcome, StoreError> {
 //!         let mut map = self.map()?;
-//!         if map.get(&id.digest()).is_some_and(|s| !s.meta.is_expired(now_ms)) {
+//!         if map.get(id).is_some_and(|s| !s.meta.is_expired(now_ms)) {
 //!             return Ok(CreateOutcome::IdTaken);
 //!         }
-//!         map.insert(id.digest(), Loaded { record: record.clone(), meta: *meta });
+//!         map.insert(*id, Loaded { record: record.clone(), meta: *meta });
 //!         Ok(CreateOutcome::Created)
 //!     }
-//!     async fn save(&self, id: &SessionId, changes: &Record, meta: &SessionMeta, now_ms: u64) -> Result<SaveOutcome, StoreError> {
+//!     async fn save(&self, id: &SessionDigest, changes: &Record, meta: &SessionMeta, now_ms: u64) -> Result<SaveOutcome, StoreError> {
 //!         let mut map = self.map()?;
-//!         match map.get_mut(&id.digest()) {
+//!         match map.get_mut(id) {
 //!             Some(stored) if !stored.meta.is_expired(now_ms) && stored.record.version <= changes.version => {
 //!                 stored.record.merge(changes.clone());
 //!                 stored.meta = *meta;
@@ -59,34 +60,38 @@
 //!             _ => Ok(SaveOutcome::Missing),
 //!         }
 //!     }
-//!     async fn touch(&self, id: &SessionId, meta: &SessionMeta, now_ms: u64) -> Result<SaveOutcome, StoreError> {
+//!     async fn touch(&self, id: &SessionDigest, meta: &SessionMeta, now_ms: u64) -> Result<SaveOutcome, StoreError> {
 //!         let mut map = self.map()?;
-//!         match map.get_mut(&id.digest()) {
+//!         match map.get_mut(id) {
 //!             Some(stored) if !stored.meta.is_expired(now_ms) => { stored.meta = *meta; Ok(SaveOutcome::Saved) }
 //!             _ => Ok(SaveOutcome::Missing),
 //!         }
 //!     }
-//!     async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
-//!         Ok(self.map()?.remove(&id.digest()).filter(|s| !s.meta.is_expired(now_ms)))
+//!     async fn take(&self, id: &SessionDigest, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+//!         Ok(self.map()?.remove(id).filter(|s| !s.meta.is_expired(now_ms)))
 //!     }
-//!     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-//!         Ok(self.map()?.remove(&id.digest()).is_some())
+//!     async fn delete(&self, id: &SessionDigest) -> Result<bool, StoreError> {
+//!         Ok(self.map()?.remove(id).is_some())
 //!     }
 //! }
 //! ```
 
 pub(crate) mod memory;
+pub(crate) mod owners;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod removals;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod sql;
 pub(crate) mod sweeper;
+pub(crate) mod watch;
+
+pub use watch::{RemovalWatch, Watchers};
 
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::id::{SessionDigest, SessionId};
+use crate::id::SessionDigest;
 use crate::record::Record;
 
 pub use crate::error::StoreError;
@@ -96,6 +101,9 @@ pub use crate::error::StoreError;
 pub struct SessionMeta {
     /// When the session was first stored.
     pub created_ms: u64,
+    /// When a request last wrote the session or moved its deadline (its last use, at the
+    /// granularity of the layer's touches: a request that only reads does not write it).
+    pub seen_ms: u64,
     /// When the session expires if it is not used again: the idle deadline, capped by the
     /// absolute deadline. `None` when neither timeout is configured.
     pub expires_ms: Option<u64>,
@@ -153,7 +161,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The session stored under `id`, or `None` when it is unknown or expired at `now_ms`.
     fn load(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<Loaded>, StoreError>> + Send;
 
@@ -161,7 +169,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// `now_ms`.
     fn create(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         record: &Record,
         meta: &SessionMeta,
         now_ms: u64,
@@ -173,7 +181,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// `changes.version` (an older deploy must not downgrade a migrated session).
     fn save(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         changes: &Record,
         meta: &SessionMeta,
         now_ms: u64,
@@ -183,7 +191,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// rewriting its data.
     fn touch(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         meta: &SessionMeta,
         now_ms: u64,
     ) -> impl Future<Output = Result<SaveOutcome, StoreError>> + Send;
@@ -195,14 +203,14 @@ pub trait SessionStore: Send + Sync + 'static {
     /// other requests saved meanwhile move along.
     fn take(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<Loaded>, StoreError>> + Send;
 
     /// Removes the session `id`; `true` if there was one (no error if there was not). The
     /// layer runs `on_deleted` only when this returns `true`, so one session is reported
     /// once even when two requests destroy it.
-    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn delete(&self, id: &SessionDigest) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Subscribes `listener` to the sessions the store removes by itself (expiry sweeps,
     /// capacity eviction). A `SessionLayer` with an `on_deleted` hook calls it when the layer
@@ -214,5 +222,52 @@ pub trait SessionStore: Send + Sync + 'static {
     /// expiry (most external databases) keep the default, which ignores it.
     fn subscribe_removals(&self, listener: &RemovalListener) {
         let _ = listener;
+    }
+
+    /// The live sessions (not expired at `now_ms`) whose record names `owner` in its owner
+    /// field ([`Record::owner`]), in no particular order. Stores keep an index from owner
+    /// to sessions, maintained in the same operation as each write ([`create`](Self::create),
+    /// [`save`](Self::save) when the changes carry the owner field, [`take`](Self::take),
+    /// [`delete`](Self::delete), expiry), so this costs O(sessions of the owner), never a scan
+    /// of every session. A listed session must be live; a live session whose last write set
+    /// `owner` must be listed. The default says the store cannot list.
+    fn owned_by(
+        &self,
+        owner: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<(SessionDigest, Loaded)>, StoreError>> + Send {
+        let _ = (owner, now_ms);
+        async { Err(StoreError::Unsupported("listing sessions by owner")) }
+    }
+
+    /// How many live sessions the store holds at `now_ms` (sessions that expired but were
+    /// not swept yet may be counted by stores that cannot tell cheaply; each store documents
+    /// which). The default says the store cannot count.
+    fn count(&self, now_ms: u64) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let _ = now_ms;
+        async { Err(StoreError::Unsupported("counting sessions")) }
+    }
+
+    /// Removes every session (and the owner index); returns how many sessions were removed.
+    /// No removal listener is called: this is the administrator's reset, not an expiry. The
+    /// default says the store cannot clear.
+    fn clear(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async { Err(StoreError::Unsupported("clearing every session")) }
+    }
+
+    /// A watch that resolves when session `id` is removed (deleted, taken, revoked, or,
+    /// where the store observes it, expired), in this process or, for stores that can
+    /// publish removals, in any process sharing the store. Resolves at once when the
+    /// session is not stored now. The default says the store cannot watch.
+    fn watch_removal(
+        &self,
+        id: &SessionDigest,
+    ) -> impl Future<Output = Result<RemovalWatch, StoreError>> + Send {
+        let _ = id;
+        async {
+            Err(StoreError::Unsupported(
+                "watching a session for its removal",
+            ))
+        }
     }
 }

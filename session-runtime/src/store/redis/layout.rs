@@ -3,7 +3,7 @@
 
 use redis::Value;
 
-use crate::id::SessionId;
+use crate::id::SessionDigest;
 use crate::record::{Record, RecordField};
 use crate::store::{Loaded, SessionMeta, StoreError};
 
@@ -15,16 +15,19 @@ pub(super) const CREATED: &str = "__c";
 pub(super) const EXPIRES: &str = "__e";
 /// The absolute deadline (ms since the epoch); absent when there is none.
 pub(super) const ABSOLUTE: &str = "__a";
+/// When a request last wrote the session or moved its deadline (ms since the epoch);
+/// absent in hashes written before it was kept (the creation time stands in).
+pub(super) const SEEN: &str = "__s";
 
 /// Hash fields the store keeps for itself; a record field may not use these keys.
-pub(super) const RESERVED_FIELDS: [&str; 4] = [VERSION, CREATED, EXPIRES, ABSOLUTE];
+pub(super) const RESERVED_FIELDS: [&str; 5] = [VERSION, CREATED, EXPIRES, ABSOLUTE, SEEN];
 
 /// The Redis key of session `id`: the prefix, then the id's digest in hex. The id itself is
 /// never stored, so a dump of Redis holds no usable token.
-pub(super) fn key(prefix: &str, id: &SessionId) -> Vec<u8> {
+pub(super) fn key(prefix: &str, id: &SessionDigest) -> Vec<u8> {
     let mut key = Vec::with_capacity(prefix.len() + 64);
     key.extend_from_slice(prefix.as_bytes());
-    key.extend_from_slice(id.digest().to_hex().as_bytes());
+    key.extend_from_slice(id.to_hex().as_bytes());
     key
 }
 
@@ -48,7 +51,10 @@ pub(super) fn check_field_keys(record: &Record) -> Result<(), StoreError> {
 /// The meta fields to write for `meta` (`field`, decimal value), and those to remove
 /// because the deadline they held no longer exists.
 pub(super) fn meta_fields(meta: &SessionMeta) -> (Vec<(&'static str, String)>, Vec<&'static str>) {
-    let mut set = vec![(CREATED, meta.created_ms.to_string())];
+    let mut set = vec![
+        (CREATED, meta.created_ms.to_string()),
+        (SEEN, meta.seen_ms.to_string()),
+    ];
     let mut unset = Vec::new();
     for (field, value) in [(EXPIRES, meta.expires_ms), (ABSOLUTE, meta.absolute_ms)] {
         match value {
@@ -87,6 +93,7 @@ pub(super) fn parse(reply: Value) -> Result<Option<Loaded>, Garbage> {
     let mut version = None;
     let mut meta = SessionMeta::default();
     let mut created = false;
+    let mut seen = None;
     let mut fields = Vec::with_capacity(pairs.len().saturating_sub(3));
     for (field, value) in pairs {
         let (Value::BulkString(field), Value::BulkString(value)) = (field, value) else {
@@ -101,6 +108,7 @@ pub(super) fn parse(reply: Value) -> Result<Option<Loaded>, Garbage> {
                 meta.created_ms = number(&value).ok_or("bad creation time")?;
                 created = true;
             }
+            SEEN => seen = Some(number(&value).ok_or("bad last use")?),
             EXPIRES => meta.expires_ms = Some(number(&value).ok_or("bad expiry")?),
             ABSOLUTE => meta.absolute_ms = Some(number(&value).ok_or("bad absolute deadline")?),
             _ => fields.push(RecordField { key: field, value }),
@@ -110,6 +118,7 @@ pub(super) fn parse(reply: Value) -> Result<Option<Loaded>, Garbage> {
     if !created {
         return Err("no creation time");
     }
+    meta.seen_ms = seen.unwrap_or(meta.created_ms);
     Ok(Some(Loaded {
         record: Record { version, fields },
         meta,
@@ -143,8 +152,8 @@ mod tests {
 
     #[test]
     fn key_is_prefix_and_hex_digest_without_the_token() {
-        let id = SessionId::generate().unwrap();
-        let key = String::from_utf8(key("app:", &id)).unwrap();
+        let id = crate::id::SessionId::generate().unwrap();
+        let key = String::from_utf8(key("app:", &id.digest())).unwrap();
         assert!(key.starts_with("app:"));
         assert_eq!(key.len(), 4 + 64);
         assert!(key[4..].bytes().all(|b| b.is_ascii_hexdigit()));
@@ -168,6 +177,7 @@ mod tests {
             loaded.meta,
             SessionMeta {
                 created_ms: 10,
+                seen_ms: 10,
                 expires_ms: Some(20),
                 absolute_ms: None
             }

@@ -12,7 +12,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use super::{CreateOutcome, Loaded, SaveOutcome, SessionMeta, SessionStore, StoreError};
-use crate::id::SessionId;
+use crate::id::SessionDigest;
 use crate::record::Record;
 
 const DEFAULT_PREFIX: &str = "session:";
@@ -169,7 +169,7 @@ impl RedisStore {
     /// Hash fields the store keeps for itself. A [`Databag`](crate::Databag) field whose
     /// wire key is one of these cannot be stored: saving it fails with a [`StoreError`]
     /// that says to rename it.
-    pub const RESERVED_FIELDS: [&'static str; 4] = layout::RESERVED_FIELDS;
+    pub const RESERVED_FIELDS: [&'static str; 5] = layout::RESERVED_FIELDS;
 
     /// Connects to the single Redis server at `url`: `redis://[[user]:password@]host[:port][/db]`
     /// or `unix:///path/to/redis.sock` (`rediss://` for TLS needs one of the `redis` crate's
@@ -281,7 +281,7 @@ impl RedisStore {
     /// The Redis key of session `id`: the prefix and the hex SHA-256 of the id (for
     /// operators and tests; the id itself is never stored).
     #[must_use]
-    pub fn key(&self, id: &SessionId) -> String {
+    pub fn key(&self, id: &SessionDigest) -> String {
         // The digest is hex and the prefix a `str`: the key is always UTF-8.
         String::from_utf8_lossy(&layout::key(&self.prefix, id)).into_owned()
     }
@@ -311,7 +311,7 @@ impl RedisStore {
 
     async fn update(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         changes: Option<&Record>,
         meta: &SessionMeta,
         now_ms: u64,
@@ -367,7 +367,7 @@ fn ttl_arg(meta: &SessionMeta, now_ms: u64) -> String {
 }
 
 impl SessionStore for RedisStore {
-    async fn load(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+    async fn load(&self, id: &SessionDigest, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         let key = layout::key(&self.prefix, id);
         let mut connection = self.connection.clone();
         let reply = self
@@ -407,7 +407,7 @@ impl SessionStore for RedisStore {
 
     async fn create(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         record: &Record,
         meta: &SessionMeta,
         now_ms: u64,
@@ -440,7 +440,7 @@ impl SessionStore for RedisStore {
 
     async fn save(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         changes: &Record,
         meta: &SessionMeta,
         now_ms: u64,
@@ -451,14 +451,14 @@ impl SessionStore for RedisStore {
 
     async fn touch(
         &self,
-        id: &SessionId,
+        id: &SessionDigest,
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
         self.update(id, None, meta, now_ms).await
     }
 
-    async fn take(&self, id: &SessionId, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
+    async fn take(&self, id: &SessionDigest, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         let key = layout::key(&self.prefix, id);
         let mut connection = self.connection.clone();
         let invocation = scripts::TAKE.key(key);
@@ -481,7 +481,7 @@ impl SessionStore for RedisStore {
         }
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+    async fn delete(&self, id: &SessionDigest) -> Result<bool, StoreError> {
         let key = layout::key(&self.prefix, id);
         let mut connection = self.connection.clone();
         let removed = self

@@ -153,8 +153,11 @@ impl Row {
     pub(crate) fn into_loaded(self) -> Result<Loaded, &'static str> {
         let version = u32::try_from(self.version).map_err(|_| "bad schema version")?;
         let ms = |value: i64, what| u64::try_from(value).map_err(|_| what);
+        let created_ms = ms(self.created_ms, "bad creation time")?;
         let meta = SessionMeta {
-            created_ms: ms(self.created_ms, "bad creation time")?,
+            created_ms,
+            // Not kept by this layout yet: the creation time stands in.
+            seen_ms: created_ms,
             expires_ms: self
                 .expires_ms
                 .map(|value| ms(value, "bad expiry"))
@@ -353,11 +356,11 @@ macro_rules! sql_store {
         impl SessionStore for $store {
             async fn load(
                 &self,
-                id: &SessionId,
+                id: &SessionDigest,
                 now_ms: u64,
             ) -> Result<Option<Loaded>, StoreError> {
                 self.start();
-                let digest = id.digest();
+                let digest = *id;
                 let query = sqlx::query(&self.inner.sql.load)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
@@ -366,13 +369,13 @@ macro_rules! sql_store {
 
             async fn create(
                 &self,
-                id: &SessionId,
+                id: &SessionDigest,
                 record: &Record,
                 meta: &SessionMeta,
                 now_ms: u64,
             ) -> Result<CreateOutcome, StoreError> {
                 self.start();
-                let digest = id.digest();
+                let digest = *id;
                 let query = sqlx::query(&self.inner.sql.create)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
@@ -385,12 +388,12 @@ macro_rules! sql_store {
 
             async fn save(
                 &self,
-                id: &SessionId,
+                id: &SessionDigest,
                 changes: &Record,
                 meta: &SessionMeta,
                 now_ms: u64,
             ) -> Result<SaveOutcome, StoreError> {
-                let digest = id.digest();
+                let digest = *id;
                 let query = sqlx::query(&self.inner.sql.save)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
@@ -400,11 +403,11 @@ macro_rules! sql_store {
 
             async fn touch(
                 &self,
-                id: &SessionId,
+                id: &SessionDigest,
                 meta: &SessionMeta,
                 now_ms: u64,
             ) -> Result<SaveOutcome, StoreError> {
-                let digest = id.digest();
+                let digest = *id;
                 let query = sqlx::query(&self.inner.sql.touch)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms))
@@ -416,18 +419,18 @@ macro_rules! sql_store {
 
             async fn take(
                 &self,
-                id: &SessionId,
+                id: &SessionDigest,
                 now_ms: u64,
             ) -> Result<Option<Loaded>, StoreError> {
-                let digest = id.digest();
+                let digest = *id;
                 let query = sqlx::query(&self.inner.sql.take)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
                 Ok(loaded_or_warn(self.optional("take", query).await?, STORE))
             }
 
-            async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-                let digest = id.digest();
+            async fn delete(&self, id: &SessionDigest) -> Result<bool, StoreError> {
+                let digest = *id;
                 let query = sqlx::query(&self.inner.sql.delete).bind(digest.as_bytes().as_slice());
                 Ok(self.affected("delete", query).await? > 0)
             }

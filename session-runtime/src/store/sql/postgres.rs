@@ -13,7 +13,7 @@ use super::{
     SqlOptions, SWEEP_BATCH,
 };
 use crate::clock::Clock;
-use crate::id::{SessionDigest, SessionId};
+use crate::id::SessionDigest;
 use crate::record::Record;
 use crate::store::removals::{Removals, Removed};
 use crate::store::sweeper::{Sweep, Sweeper};
