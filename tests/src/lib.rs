@@ -15,6 +15,7 @@ pub mod hardening;
 pub mod inprocess;
 pub mod logs;
 pub mod migration;
+pub mod owner_store_suite;
 pub mod postgres_harness;
 pub mod redis_harness;
 pub mod server;
@@ -39,6 +40,9 @@ macro_rules! server_store_suites {
     (guarded: $setup:expr) => {
         mod store {
             $crate::store_suite!(guarded: $setup);
+        }
+        mod owner_store {
+            $crate::owner_store_suite!(guarded: $setup);
         }
         mod http {
             $crate::guarantee_suite!(guarded: $setup);

@@ -8,6 +8,11 @@ mod store {
     integration_tests::store_suite!(async { MemoryStore::new() });
 }
 
+mod owner_store {
+    use super::*;
+    integration_tests::owner_store_suite!(async { MemoryStore::new() });
+}
+
 mod http {
     use super::*;
     integration_tests::guarantee_suite!(async { MemoryStore::new() });

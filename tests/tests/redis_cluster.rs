@@ -16,6 +16,10 @@ mod store {
     integration_tests::store_suite!(guarded: super::cluster());
 }
 
+mod owner_store {
+    integration_tests::owner_store_suite!(guarded: super::cluster());
+}
+
 mod http {
     integration_tests::guarantee_suite!(guarded: super::cluster());
 }
