@@ -461,19 +461,12 @@ fn owner(runtime: &Runtime, container: &Container<'_>) -> TokenStream {
         return quote!(type Owner = #rt::NoOwner;);
     };
     let member = field.ident;
-    let rt_at = runtime.at(inner.span());
+    // `Databag::Owner: OwnerKey` checks the type, reported at the user's `T`.
     let owner_type = quote_spanned!(inner.span()=> type Owner = #inner;);
-    let assert = quote_spanned!(inner.span()=>
-        const _: fn() = || {
-            fn owner_key<K: #rt_at::OwnerKey>() {}
-            owner_key::<#inner>();
-        };
-    );
     quote! {
         #owner_type
         const OWNER: ::core::option::Option<usize> = ::core::option::Option::Some(#index);
         fn owner(&self) -> ::core::option::Option<&Self::Owner> {
-            #assert
             ::core::option::Option::as_ref(&self.#member)
         }
     }

@@ -18,6 +18,7 @@ use http::{HeaderMap, Response, StatusCode};
 use tracing::Instrument as _;
 
 use crate::backend::{Abandoned, Answer, Applied, CommitError, Ctx, Plan, TokenUpdate};
+use crate::client::Client;
 use crate::config::Config;
 use crate::error::SaveError;
 use crate::handle::{ClientToken, Intent, Origin, Returned, SessionState};
@@ -45,6 +46,11 @@ pub(crate) trait Outlet: Send + Sync {
 
     /// Queues `pending` for the response; `false` when the response is gone.
     fn deliver(&self, pending: Pending) -> bool;
+
+    /// What the layer keeps of the request's client, if anything (none outside a request).
+    fn client(&self) -> Option<Client> {
+        None
+    }
 }
 
 /// Starts the commit after the handler: of the session given back (`None` when no handler
@@ -57,6 +63,7 @@ pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
     returned: Option<Returned<T>>,
     pending: Option<Pending>,
     snapshot: Option<Snapshot>,
+    client: Option<Client>,
     mut response: Response<B>,
 ) -> Result<Committing<B>, Response<B>> {
     let now = config.clock.now_ms();
@@ -75,6 +82,7 @@ pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
     }
     index_owner(config, &mut returned);
     let plan = decide(config, &returned, now);
+    remember_client(&plan, client.as_ref(), &mut returned);
     let persistent = config.persists(&returned.tracked);
     let resend = remember_changed(&returned.tracked);
     if plan == Plan::Nothing {
@@ -136,6 +144,7 @@ pub(crate) async fn save<T: Databag>(
     let now = config.clock.now_ms();
     index_owner(config, session);
     let plan = decide(config, session, now);
+    remember_client(&plan, outlet.client().as_ref(), session);
     let needs_new_token = match &plan {
         Plan::Nothing => return Ok(()),
         Plan::Create { .. } | Plan::Renew { .. } | Plan::Restart { .. } => true,
@@ -199,6 +208,16 @@ pub(crate) async fn save<T: Databag>(
 fn index_owner<T: Databag>(config: &Config<T>, session: &mut Returned<T>) {
     if !config.backend.client_side() {
         crate::schema::owner::sync(&mut session.tracked);
+    }
+}
+
+/// Writes what the layer keeps of the client into a session stored under a new id (the
+/// device and address a user's list of sessions shows); other writes leave it alone.
+fn remember_client<T: Databag>(plan: &Plan, client: Option<&Client>, session: &mut Returned<T>) {
+    if let (Some(client), Plan::Create { .. } | Plan::Renew { .. } | Plan::Restart { .. }) =
+        (client, plan)
+    {
+        crate::client::stamp(session.tracked.internal_mut(), client);
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::backend::{Backend, SessionBackend};
+use crate::client::Tracking;
 use crate::clock::{Clock, SystemClock};
 use crate::id::SessionDigest;
 use crate::plan::{Lifetime, RememberPolicy, Timeouts};
@@ -40,6 +41,8 @@ pub(crate) struct Config<T> {
     /// `on_deleted` for sessions the store removes by itself; subscribed to the store when
     /// the layer is applied to a router, not before.
     pub(crate) removals: Option<RemovalListener>,
+    /// What is kept of the client that starts a session (device, address).
+    pub(crate) tracking: Tracking,
 }
 
 impl<T: Databag> Config<T> {
@@ -72,6 +75,7 @@ impl<T> Clone for Config<T> {
             on_started: self.on_started.clone(),
             on_deleted: self.on_deleted.clone(),
             removals: self.removals.clone(),
+            tracking: self.tracking.clone(),
         }
     }
 }
@@ -166,6 +170,7 @@ impl<T: Databag> SessionLayer<T> {
                 on_started: None,
                 on_deleted: None,
                 removals: None,
+                tracking: Tracking::default(),
             },
         }
     }
@@ -332,6 +337,27 @@ impl<T: Databag> SessionLayer<T> {
         });
         self.config.on_deleted = Some(hook);
         self.config.removals = Some(listener);
+        self
+    }
+
+    /// Keeps, with each session, the device that started it: the request's `User-Agent`
+    /// (at most [`MAX_DEVICE_BYTES`](crate::client::MAX_DEVICE_BYTES)), written when the
+    /// session is stored under a new id (created, renewed at login, reset), never on other
+    /// requests: it costs no extra write. Shown by
+    /// [`Sessions::list`](crate::Sessions::list) so a user can tell their sessions apart.
+    /// Off by default. Server-side stores only (the cookie store lists nothing).
+    pub fn track_devices(mut self) -> Self {
+        self.config.tracking.devices = true;
+        self
+    }
+
+    /// Keeps, with each session, the address of the client that started it, taken as
+    /// `source` says (the connection's peer, or a forwarded address from proxies the app
+    /// trusts: see [`ClientAddress`](crate::client::ClientAddress)); written like
+    /// [`track_devices`](Self::track_devices). Off by default: an address is personal data,
+    /// keep it only if you show it to the user.
+    pub fn track_client_address(mut self, source: crate::client::ClientAddress) -> Self {
+        self.config.tracking.address = Some(source);
         self
     }
 }

@@ -26,6 +26,9 @@ pub async fn extract<H: FromCore>(parts: &mut Parts) -> Result<H, SessionRejecti
     let Some(slot) = parts.extensions.get::<Arc<Slot<H::Data>>>().cloned() else {
         return Err(SessionRejection::MissingLayer { type_name });
     };
+    if let Some(client) = slot.config.tracking.client(parts) {
+        slot.keep_client(client);
+    }
     let returned = match slot.check_out() {
         CheckOut::Again(returned) => returned,
         CheckOut::Busy => return Err(SessionRejection::AlreadyExtracted { type_name }),

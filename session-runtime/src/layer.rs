@@ -138,6 +138,7 @@ where
             returned,
             pending,
             slot.take_snapshot(),
+            slot.client(),
             response,
         ) {
             Err(response) => Poll::Ready(Ok(response)),

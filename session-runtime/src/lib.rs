@@ -157,11 +157,13 @@ mod backend;
 // handle
 mod handle;
 // request
+pub mod client;
 mod commit;
 mod config;
 pub mod csrf;
 mod extract;
 pub mod layer;
+mod owners;
 mod plan;
 mod rejection;
 mod sessions;
@@ -181,6 +183,7 @@ pub use cookie_store::{
 pub use csrf::{CsrfLayer, CsrfRejection, CsrfToken};
 pub use error::{EncodeError, LoadError, SaveError};
 pub use id::{RandomnessError, SessionDigest, SessionId};
+pub use owners::SessionInfo;
 pub use rejection::SessionRejection;
 pub use schema::{
     ChangeSet, Databag, DatabagHandle, Field, Internal, NoOwner, OwnerKey, Tracked, RESERVED_PREFIX,

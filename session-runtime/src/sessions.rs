@@ -50,7 +50,7 @@ use crate::schema::Databag;
 /// # Ok(()) }
 /// ```
 pub struct Sessions<T> {
-    config: Arc<Config<T>>,
+    pub(crate) config: Arc<Config<T>>,
 }
 
 impl<T> Clone for Sessions<T> {

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::BoxFuture;
+use crate::client::Client;
 use crate::commit::{merge, Outlet, Pending};
 use crate::config::Config;
 use crate::error::SaveError;
@@ -31,6 +32,8 @@ struct Inner<T> {
     /// field set to the value it already had is no change. An explicit save drops it (what
     /// is stored is no longer what was loaded).
     snapshot: Option<Snapshot>,
+    /// What the layer keeps of this request's client, when it keeps anything.
+    client: Option<Client>,
 }
 
 /// One per request: the layer's configuration, and where the handle returns.
@@ -58,6 +61,7 @@ impl<T> Slot<T> {
                 pending: None,
                 responded: false,
                 snapshot: None,
+                client: None,
             }),
         }
     }
@@ -86,6 +90,17 @@ impl<T> Slot<T> {
     /// written since by an explicit save.
     pub(crate) fn take_snapshot(&self) -> Option<Snapshot> {
         self.lock().snapshot.take()
+    }
+
+    /// What the layer keeps of this request's client (device, address), for a commit that
+    /// stores the session under a new id.
+    pub(crate) fn keep_client(&self, client: Client) {
+        self.lock().client = Some(client);
+    }
+
+    /// What was kept of the client, if anything.
+    pub(crate) fn client(&self) -> Option<Client> {
+        self.lock().client.clone()
     }
 
     /// Loading failed: the next extraction may try again.
@@ -139,6 +154,10 @@ impl<T: Databag> ReturnTo<T> for Slot<T> {
 impl<T: Send> Outlet for Slot<T> {
     fn responded(&self) -> bool {
         self.lock().responded
+    }
+
+    fn client(&self) -> Option<Client> {
+        Slot::client(self)
     }
 
     fn deliver(&self, pending: Pending) -> bool {

@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
 use crate::record::Snapshot;
 use crate::schema::{Databag, Tracked};
-use crate::store::{RemovalListener, SessionMeta, SessionStore, StoreError};
+use crate::store::{Loaded, RemovalListener, RemovalWatch, SessionMeta, SessionStore, StoreError};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -331,6 +331,80 @@ pub(crate) trait Backend<T>: Send + Sync + 'static {
     /// write is a new token, and nothing can be loaded by id or saved without a response.
     fn client_side(&self) -> bool {
         false
+    }
+
+    /// The store behind a server-side backend, for code that works on sessions other than
+    /// the request's own (listing an owner's sessions, revoking them); `None` for the cookie
+    /// store, which keeps nothing on the server.
+    fn admin(&self) -> Option<&dyn Admin> {
+        None
+    }
+}
+
+/// The store operations admin code uses, object-safe (boxed futures): implemented by every
+/// [`SessionStore`].
+pub(crate) trait Admin: Send + Sync {
+    fn owned_by<'a>(
+        &'a self,
+        owner: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Vec<(SessionDigest, Loaded)>, StoreError>>;
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionDigest,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<Loaded>, StoreError>>;
+    fn take<'a>(
+        &'a self,
+        id: &'a SessionDigest,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<Loaded>, StoreError>>;
+    fn count(&self, now: u64) -> BoxFuture<'_, Result<u64, StoreError>>;
+    fn clear(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+    fn watch<'a>(
+        &'a self,
+        id: &'a SessionDigest,
+    ) -> BoxFuture<'a, Result<RemovalWatch, StoreError>>;
+}
+
+impl<S: SessionStore> Admin for S {
+    fn owned_by<'a>(
+        &'a self,
+        owner: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Vec<(SessionDigest, Loaded)>, StoreError>> {
+        Box::pin(SessionStore::owned_by(self, owner, now))
+    }
+
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionDigest,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<Loaded>, StoreError>> {
+        Box::pin(SessionStore::load(self, id, now))
+    }
+
+    fn take<'a>(
+        &'a self,
+        id: &'a SessionDigest,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<Loaded>, StoreError>> {
+        Box::pin(SessionStore::take(self, id, now))
+    }
+
+    fn count(&self, now: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(SessionStore::count(self, now))
+    }
+
+    fn clear(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(SessionStore::clear(self))
+    }
+
+    fn watch<'a>(
+        &'a self,
+        id: &'a SessionDigest,
+    ) -> BoxFuture<'a, Result<RemovalWatch, StoreError>> {
+        Box::pin(SessionStore::watch_removal(self, id))
     }
 }
 

@@ -166,6 +166,10 @@ impl<T: Databag, S: SessionStore> super::Backend<T> for StoreBackend<S> {
     fn subscribe_removals(&self, listener: &RemovalListener) {
         self.store.subscribe_removals(listener);
     }
+
+    fn admin(&self) -> Option<&dyn super::Admin> {
+        Some(&*self.store)
+    }
 }
 
 /// Logs a save that found no session to save into.

@@ -1,0 +1,9 @@
+use session_runtime::Databag;
+
+#[derive(Databag)]
+struct Account {
+    #[databag(owner)]
+    score: Option<f64>,
+}
+
+fn main() {}
