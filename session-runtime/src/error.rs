@@ -168,19 +168,21 @@ pub enum SaveError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Why `Sessions::load` failed.
+/// Why an operation of [`Sessions`](crate::Sessions) failed (loading a session by id,
+/// listing or revoking an owner's sessions, counting, clearing, watching).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The store failed or did not answer within the layer's store timeout.
+    /// The store failed or did not answer within the layer's store timeout (or, for a
+    /// custom store, does not offer the operation: [`StoreError::Unsupported`]).
     #[error("the session store failed")]
     Store(#[source] StoreError),
     /// The layer uses the cookie store: sessions live only in clients' cookies, so none can
-    /// be loaded by id.
+    /// be loaded by id, listed, or revoked one by one.
     #[error(
-        "the cookie store keeps no sessions on the server: none can be loaded by id (a \
-         cookie-store session can only be read and changed in a request that carries its \
-         cookie)"
+        "the cookie store keeps no sessions on the server: none can be loaded by id, listed \
+         or revoked (a cookie-store session can only be read and changed in a request that \
+         carries its cookie; rotate the key to end every session)"
     )]
     ClientSide,
 }

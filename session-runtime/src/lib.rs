@@ -110,6 +110,7 @@
 //! | `#[databag(default = EXPR)]` | field | value when the field is missing from a record (else `Default::default()`) |
 //! | `#[databag(rename = "k")]` | field | key on the wire (else the field name); keys starting with `__` ([`RESERVED_PREFIX`]) belong to the runtime's internal fields and are refused |
 //! | `#[databag(skip)]` | field | never stored; takes its default on every load |
+//! | `#[databag(owner)]` | one field, `Option<T>` with `T:` [`OwnerKey`] | whose session it is: server-side stores index sessions by it, so [`Sessions`] can list and revoke an owner's sessions (`None`: nobody's) |
 //!
 //! For each field `x: X` the handle has `set_x(X)`, `x_mut() -> &mut X` (marks `x` changed
 //! when borrowed) and `update_x(|x| ..)`. Assigning `session.x = ..` does not compile: the
@@ -125,11 +126,12 @@
 //!
 //! | path | for |
 //! |---|---|
-//! | the crate root | app and handler authors: [`Databag`], [`Session`], [`SessionLayer`], the stores, [`Key`]/[`KeyRing`], [`SessionId`], [`SessionDigest`], [`SessionRejection`], [`CsrfLayer`], [`CsrfToken`], [`CsrfRejection`]; [`DatabagHandle`] for code generic over the session type |
+//! | the crate root | app and handler authors: [`Databag`], [`Session`], [`SessionLayer`], the stores, [`Key`]/[`KeyRing`], [`SessionId`], [`SessionDigest`], [`SessionRejection`], [`CsrfLayer`], [`CsrfToken`], [`CsrfRejection`]; [`Sessions`] and [`SessionInfo`] (every session of a user, listed and revoked), [`OwnerKey`]; [`DatabagHandle`] for code generic over the session type |
 //! | [`record`] | the wire format of a session record, for store implementers |
 //! | [`store`] | the [`SessionStore`](store::SessionStore) trait and its types, for store implementers |
 //! | [`layer`] | the tower machinery behind [`SessionLayer`] |
 //! | [`csrf`] | the tower machinery behind [`CsrfLayer`], and its defaults |
+//! | [`client`] | what a session keeps of the client that started it (device, address), for listing an owner's sessions |
 //! | [`clock`] | the clock deadlines are computed with, and [`ManualClock`](clock::ManualClock) for tests |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
