@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use session_runtime::record::Record;
 use session_runtime::store::{
-    CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
+    CreateOutcome, Loaded, RemovalListener, RemovalWatch, SaveOutcome, SessionMeta, SessionStore,
+    StoreError,
 };
 use session_runtime::SessionDigest;
 
@@ -366,5 +367,27 @@ impl<S: SessionStore> SessionStore for Counting<S> {
 
     fn subscribe_removals(&self, listener: &RemovalListener) {
         self.inner.subscribe_removals(listener);
+    }
+
+    // The owner index and admin operations go straight to the real store (not counted).
+
+    async fn owned_by(
+        &self,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Vec<(SessionDigest, Loaded)>, StoreError> {
+        self.inner.owned_by(owner, now_ms).await
+    }
+
+    async fn count(&self, now_ms: u64) -> Result<u64, StoreError> {
+        self.inner.count(now_ms).await
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        self.inner.clear().await
+    }
+
+    async fn watch_removal(&self, id: &SessionDigest) -> Result<RemovalWatch, StoreError> {
+        self.inner.watch_removal(id).await
     }
 }

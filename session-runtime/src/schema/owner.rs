@@ -84,12 +84,15 @@ pub(crate) fn key_of<T: Databag>(value: &T) -> Option<String> {
 /// Brings the internal owner entry in step with the owner field before a write: when the
 /// owner field is among the changes, the entry is set to the field's key (or unset). When
 /// the entry already says the same, nothing is marked changed, so a write that does not
-/// move the owner does not touch the index.
+/// move the owner does not touch the index. A session stored before its type had an owner
+/// field (no entry at all) gets its entry with its next write of anything.
 pub(crate) fn sync<T: Databag>(tracked: &mut Tracked<T>) {
     let Some(index) = T::OWNER else {
         return;
     };
-    if !tracked.changes().contains(index) {
+    let owner_changed = tracked.changes().contains(index);
+    let unindexed = !tracked.internal().has(keys::OWNER) && tracked.has_changes();
+    if !owner_changed && !unindexed {
         return;
     }
     let key = key_of(tracked.get());
