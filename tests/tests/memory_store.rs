@@ -13,6 +13,11 @@ mod owner_store {
     integration_tests::owner_store_suite!(async { MemoryStore::new() });
 }
 
+mod owners {
+    use super::*;
+    integration_tests::owners_suite!(async { MemoryStore::new() });
+}
+
 mod http {
     use super::*;
     integration_tests::guarantee_suite!(async { MemoryStore::new() });
