@@ -41,8 +41,7 @@ async fn main() -> ExitCode {
                 cause(&error)
             )),
         },
-        (None, Some(url)) if url.starts_with("sqlite:") => match SqliteStore::connect(&url).await
-        {
+        (None, Some(url)) if url.starts_with("sqlite:") => match SqliteStore::connect(&url).await {
             Ok(store) => migrated(store.migrate().await).map(|()| ("SQLite", devices::app(store))),
             Err(error) => Err(sql_error("SQLite", &error)),
         },
@@ -54,8 +53,9 @@ async fn main() -> ExitCode {
                 Err(error) => Err(sql_error("PostgreSQL", &error)),
             }
         }
-        (None, Some(_)) => Err("error: DATABASE_URL must start with sqlite:// or postgres://."
-            .to_owned()),
+        (None, Some(_)) => {
+            Err("error: DATABASE_URL must start with sqlite:// or postgres://.".to_owned())
+        }
         (None, None) => Ok(("memory", devices::app(session_runtime::MemoryStore::new()))),
     };
     let (store, app) = match app {

@@ -40,8 +40,8 @@ use serde::{Deserialize, Serialize};
 use session_runtime::client::ClientAddress;
 use session_runtime::store::RemovalWatch;
 use session_runtime::{
-    CsrfLayer, CsrfToken, Databag, LoadError, Session, SessionBackend, SessionDigest,
-    SessionInfo, SessionLayer, Sessions,
+    CsrfLayer, CsrfToken, Databag, LoadError, Session, SessionBackend, SessionDigest, SessionInfo,
+    SessionLayer, Sessions,
 };
 
 use crate::escape_html;
@@ -256,10 +256,7 @@ async fn revoke_others(
 ) -> Result<Response, Refusal> {
     owner(&session)?;
     let revoked = sessions.revoke_others(&session).await?;
-    Ok(answer(
-        &headers,
-        serde_json::json!({ "revoked": revoked }),
-    ))
+    Ok(answer(&headers, serde_json::json!({ "revoked": revoked })))
 }
 
 async fn revoke(

@@ -431,7 +431,11 @@ pub async fn a_session_without_an_owner_gets_401(store: impl SessionBackend) {
         "/api/sessions/revoke-others".to_owned(),
         format!("/api/sessions/{any}/revoke"),
     ] {
-        assert_eq!(visitor.post(&path).await.0, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            visitor.post(&path).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
     }
     let handshake = visitor
         .client
@@ -493,9 +497,7 @@ pub async fn revoking_one_by_id_ends_only_that_session(store: impl SessionBacken
 
 /// A user cannot revoke another user's session by its id: the answer is the 404 of an id
 /// that does not exist, and the session stays alive and listed. A malformed id is a 400.
-pub async fn an_id_of_another_users_session_is_refused_and_stays_alive(
-    store: impl SessionBackend,
-) {
+pub async fn an_id_of_another_users_session_is_refused_and_stays_alive(store: impl SessionBackend) {
     let app = OwnersApp::start(store).await;
     let cast = cast(&app).await;
     let bob = cast.bob.digest();
@@ -575,10 +577,7 @@ pub async fn a_re_login_replaces_the_old_entry(store: impl SessionBackend) {
     // Logging in as someone else moves the session to that user's list.
     cast.c.login("bob").await;
     assert_eq!(cast.a.ids().await.len(), 2);
-    assert_eq!(
-        sorted(cast.bob.ids().await),
-        digests(&[&cast.bob, &cast.c])
-    );
+    assert_eq!(sorted(cast.bob.ids().await), digests(&[&cast.bob, &cast.c]));
 }
 
 /// `Sessions::revoke_all` (a password change) from one of the user's own requests ends
@@ -598,7 +597,12 @@ pub async fn revoke_all_ends_every_session_and_the_callers_commit_writes_nothing
         sorted(app.deleted().iter().map(SessionDigest::to_hex).collect()),
         ada
     );
-    assert!(app.sessions.list(&"ada".to_owned()).await.unwrap().is_empty());
+    assert!(app
+        .sessions
+        .list(&"ada".to_owned())
+        .await
+        .unwrap()
+        .is_empty());
     assert!(
         app.sessions
             .list(&"ada-after".to_owned())
@@ -633,7 +637,12 @@ pub async fn count_and_clear_cover_every_session(store: impl SessionBackend) {
     for browser in [&cast.a, &cast.b, &cast.c, &cast.bob] {
         assert_eq!(browser.list().await.0, StatusCode::UNAUTHORIZED);
     }
-    assert!(app.sessions.list(&"ada".to_owned()).await.unwrap().is_empty());
+    assert!(app
+        .sessions
+        .list(&"ada".to_owned())
+        .await
+        .unwrap()
+        .is_empty());
     assert!(app.deleted().is_empty(), "clear() does not call on_deleted");
 }
 
@@ -656,11 +665,12 @@ pub async fn the_page_lists_the_sessions_escaped_and_its_buttons_revoke(
         "{page}"
     );
     let forms = page.matches("/revoke\"><input type=\"hidden\" name=\"csrf_token\"");
-    assert_eq!(forms.count(), 1, "a button for the other session only: {page}");
-    assert!(page.contains(&format!(
-        "action=\"/api/sessions/{}/revoke\"",
-        b.digest()
-    )));
+    assert_eq!(
+        forms.count(),
+        1,
+        "a button for the other session only: {page}"
+    );
+    assert!(page.contains(&format!("action=\"/api/sessions/{}/revoke\"", b.digest())));
     assert!(page.contains(&format!("data-id=\"{}\"", a.digest())));
     // Press the button: the form's own fields, as a browser sends them.
     let response = a
@@ -732,7 +742,10 @@ pub async fn socket_closes_when_another_browser_revokes_it(socket_base: &str, re
     assert_eq!(keeper_socket.echo("hello").await, "echo: hello");
 
     let (status, body) = keeper.post("/api/sessions/revoke-others").await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"revoked":1}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"revoked":1}"#)
+    );
     let (code, reason) = revoked_socket.closed().await;
     assert_eq!(code, CloseCode::Policy);
     assert_eq!(reason, devices::ENDED_REASON);
@@ -742,7 +755,10 @@ pub async fn socket_closes_when_another_browser_revokes_it(socket_base: &str, re
 
 /// A socket opened with a session (on the app at `socket_base`) is closed by the server
 /// when that same session logs out in another request (sent to the app at `other_base`).
-pub async fn socket_closes_when_its_session_logs_out_elsewhere(socket_base: &str, other_base: &str) {
+pub async fn socket_closes_when_its_session_logs_out_elsewhere(
+    socket_base: &str,
+    other_base: &str,
+) {
     let user = format!("ws-{}", SessionId::generate().unwrap().digest().to_hex());
     let browser = Browser::new(socket_base, "Firefox (logs out)");
     let bystander = Browser::new(socket_base, "Chromium (stays)");
@@ -756,7 +772,10 @@ pub async fn socket_closes_when_its_session_logs_out_elsewhere(socket_base: &str
     let (code, reason) = socket.closed().await;
     assert_eq!(code, CloseCode::Policy);
     assert_eq!(reason, devices::ENDED_REASON);
-    assert_eq!(bystander_socket.echo("still here").await, "echo: still here");
+    assert_eq!(
+        bystander_socket.echo("still here").await,
+        "echo: still here"
+    );
 }
 
 /// The cookie store keeps sessions in clients' cookies: none can be listed, revoked one by
