@@ -148,10 +148,16 @@ impl IntoResponse for Refusal {
                 Json(serde_json::json!({ "error": "not logged in" })),
             )
                 .into_response(),
+            // A store that keeps no index (the cookie store) is the app's mistake: 500.
+            Self::Store(error @ LoadError::ClientSide) => {
+                tracing::error!(%error, "this store cannot list or revoke sessions");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+            // Down or slow: try again later, as the layer answers.
             Self::Store(error) => {
                 tracing::error!(%error, "the session store failed");
                 (
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    StatusCode::SERVICE_UNAVAILABLE,
                     Json(serde_json::json!({ "error": "the session store failed" })),
                 )
                     .into_response()
