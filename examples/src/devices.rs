@@ -67,7 +67,7 @@ pub struct SessionView {
     pub id: String,
     /// Whether it is the session of the request that listed it.
     pub current: bool,
-    /// When it was started (the login: logging in renews the session).
+    /// When it was started: its first visit (renewal at login keeps the creation time).
     pub created: String,
     /// When it was last used, at the layer's touch granularity.
     pub last_seen: String,
