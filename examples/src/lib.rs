@@ -5,11 +5,14 @@ use std::net::SocketAddr;
 
 pub mod api_token;
 pub mod cookie;
+pub mod devices;
 pub mod forms;
 pub mod migration;
 pub mod quickstart;
 
-/// Serves `app` on [`listen_addr`] with logging, until the process is stopped.
+/// Serves `app` on [`listen_addr`] with logging, until the process is stopped. Each
+/// connection's peer address is recorded (axum's `ConnectInfo<SocketAddr>`), for the
+/// examples that show it.
 ///
 /// # Errors
 /// If `PORT` is invalid or the address cannot be bound.
@@ -20,7 +23,11 @@ pub async fn serve(name: &str, app: axum::Router) -> Result<(), Box<dyn std::err
         .await
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
     tracing::info!("{name} listening on http://{addr}");
-    axum::serve(listener, app).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod inprocess;
 pub mod logs;
 pub mod migration;
 pub mod owner_store_suite;
+pub mod owners_suite;
 pub mod postgres_harness;
 pub mod redis_harness;
 pub mod server;
@@ -31,7 +32,8 @@ pub mod temp;
 pub struct ReadmeDoctests;
 
 /// Every shared suite a server-side store runs, each in a module of its own, from one
-/// setup that makes `(guard, store)`: the store contract, the request-lifecycle
+/// setup that makes `(guard, store)`: the store contract, the owner index (store
+/// level, and over HTTP against the `devices` example), the request-lifecycle
 /// guarantees, the hardening cases, the handler API (and the API outside a request), the
 /// migration suite (through `Counting`) and the concurrency suite. A store's test file
 /// invokes it once and adds what is particular to its store.
@@ -43,6 +45,9 @@ macro_rules! server_store_suites {
         }
         mod owner_store {
             $crate::owner_store_suite!(guarded: $setup);
+        }
+        mod owners {
+            $crate::owners_suite!(guarded: $setup);
         }
         mod http {
             $crate::guarantee_suite!(guarded: $setup);

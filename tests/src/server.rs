@@ -24,6 +24,22 @@ impl TestServer {
         Self { addr, task }
     }
 
+    /// Serves `app` on a free loopback port, recording each connection's peer address
+    /// (axum's `ConnectInfo<SocketAddr>`, which client-address tracking reads).
+    pub async fn start_with_peers(app: Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        Self { addr, task }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -1,15 +1,17 @@
 //! The `forms` example in headless Chromium: a real browser submits the form (its hidden
 //! token, its cookie, its `Origin`) and sees the flash once; a form on another origin
 //! (another port of the same host, so the session cookie is sent along) posting to the app
-//! is refused with a 403 and changes nothing.
+//! is refused with a 403 and changes nothing. The `devices` example: a user logged in from
+//! two browsers revokes the other one from the account page.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
-use examples::forms;
+use examples::{devices, forms};
 use integration_tests::chromium::Chromium;
 use integration_tests::server::TestServer;
+use session_runtime::MemoryStore;
 
 /// Opens the app's page and submits the form with `name`, landing back on `/`.
 async fn submit_name(browser: &mut Chromium, app: &TestServer, name: &str) {
@@ -82,4 +84,56 @@ async fn a_form_on_another_origin_posting_to_the_app_is_refused() {
         browser.text().await.contains("name: Ada"),
         "nothing changed"
     );
+}
+
+/// Logs in as `user` with the login form of the devices app, landing on the account page.
+async fn log_in(browser: &mut Chromium, app: &TestServer, user: &str) {
+    browser.open(&app.url("/")).await;
+    browser
+        .eval_and_wait(&format!(
+            "document.querySelector('#login input[name=username]').value = '{user}';\
+             document.querySelector('#login').submit()"
+        ))
+        .await;
+    assert_eq!(browser.url().await, app.url("/account/sessions"));
+}
+
+#[tokio::test]
+async fn revoking_the_other_browser_from_the_account_page() {
+    let app = TestServer::start_with_peers(devices::app(MemoryStore::new())).await;
+    let mut laptop = Chromium::start().await;
+    let mut phone = Chromium::start().await;
+    log_in(&mut laptop, &app, "ada").await;
+    log_in(&mut phone, &app, "ada").await;
+
+    laptop.open(&app.url("/account/sessions")).await;
+    let text = laptop.text().await;
+    assert!(text.contains("2 sessions"), "{text}");
+    assert!(text.contains("HeadlessChrome"), "the device label: {text}");
+    assert!(text.contains("this browser"), "{text}");
+    let rows = |current: &str| format!("document.querySelectorAll('li.session{current}').length");
+    assert_eq!(laptop.eval(&rows("")).await, 2);
+    assert_eq!(laptop.eval(&rows(".current")).await, 1);
+    // The phone's row is the one with a button.
+    laptop
+        .eval_and_wait("document.querySelector('li.session:not(.current) button.revoke').click()")
+        .await;
+    assert_eq!(laptop.url().await, app.url("/account/sessions"), "303 back");
+    let text = laptop.text().await;
+    assert!(text.contains("1 sessions"), "{text}");
+    assert_eq!(laptop.eval(&rows("")).await, 1);
+    assert_eq!(laptop.eval(&rows(".current")).await, 1);
+
+    // The phone's next request is logged out: the account page sends it to the login form.
+    phone.open(&app.url("/account/sessions")).await;
+    assert_eq!(phone.url().await, app.url("/"));
+    assert_eq!(
+        phone
+            .eval("document.querySelectorAll('#login').length")
+            .await,
+        1
+    );
+    // And the laptop is still logged in.
+    laptop.open(&app.url("/")).await;
+    assert!(laptop.text().await.contains("Logged in as ada"));
 }

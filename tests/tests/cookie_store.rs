@@ -473,3 +473,11 @@ mod session_api {
         .await;
     }
 }
+
+/// The cookie store cannot list, revoke one session, count, clear, watch or load by id:
+/// every `Sessions` call fails with `LoadError::ClientSide` (README: "Every session of a
+/// user").
+#[tokio::test]
+async fn the_cookie_store_cannot_list_or_revoke() {
+    integration_tests::owners_suite::the_cookie_store_cannot_list_or_revoke().await;
+}

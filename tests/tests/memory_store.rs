@@ -13,6 +13,32 @@ mod owner_store {
     integration_tests::owner_store_suite!(async { MemoryStore::new() });
 }
 
+mod owners {
+    use super::*;
+    integration_tests::owners_suite!(async { MemoryStore::new() });
+}
+
+/// Two apps (two layers) over one memory store in one process: a socket served by one is
+/// closed when its session is revoked, or logs out, through the other.
+mod owners_two_apps {
+    use examples::devices;
+    use integration_tests::owners_suite::{
+        socket_closes_when_another_browser_revokes_it,
+        socket_closes_when_its_session_logs_out_elsewhere,
+    };
+    use integration_tests::server::TestServer;
+    use session_runtime::MemoryStore;
+
+    #[tokio::test]
+    async fn a_socket_on_one_app_closes_when_revoked_through_another() {
+        let store = MemoryStore::new();
+        let one = TestServer::start_with_peers(devices::app(store.clone())).await;
+        let two = TestServer::start_with_peers(devices::app(store)).await;
+        socket_closes_when_another_browser_revokes_it(&one.url(""), &two.url("")).await;
+        socket_closes_when_its_session_logs_out_elsewhere(&one.url(""), &two.url("")).await;
+    }
+}
+
 mod http {
     use super::*;
     integration_tests::guarantee_suite!(async { MemoryStore::new() });

@@ -20,6 +20,10 @@ mod owner_store {
     integration_tests::owner_store_suite!(guarded: super::cluster());
 }
 
+mod owners {
+    integration_tests::owners_suite!(guarded: super::cluster());
+}
+
 mod http {
     integration_tests::guarantee_suite!(guarded: super::cluster());
 }

@@ -635,3 +635,26 @@ mod faults {
         );
     }
 }
+
+/// Live connections across instances: two instances of the devices app over one Redis; a
+/// socket served by one is closed when its session is revoked, or logs out, through the
+/// other (the removal reaches it through Redis).
+mod owners_two_instances {
+    use examples::devices;
+    use integration_tests::owners_suite::{
+        socket_closes_when_another_browser_revokes_it,
+        socket_closes_when_its_session_logs_out_elsewhere,
+    };
+    use integration_tests::server::TestServer;
+    use session_runtime::RedisStore;
+
+    #[tokio::test]
+    async fn a_socket_on_one_instance_closes_when_revoked_through_another() {
+        let (redis, store) = super::single().await;
+        let second = RedisStore::new(&redis.url()).await.unwrap();
+        let one = TestServer::start_with_peers(devices::app(store)).await;
+        let two = TestServer::start_with_peers(devices::app(second)).await;
+        socket_closes_when_another_browser_revokes_it(&one.url(""), &two.url("")).await;
+        socket_closes_when_its_session_logs_out_elsewhere(&one.url(""), &two.url("")).await;
+    }
+}
