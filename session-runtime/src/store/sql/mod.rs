@@ -306,6 +306,24 @@ macro_rules! sql_store {
 
         impl Inner {
             async fn sweep(&self) -> Result<usize, StoreError> {
+                let now = to_sql_ms(self.clock.now_ms());
+                if let Some(refresh) = &self.sql.refresh {
+                    loop {
+                        let done = bounded(
+                            self.timeout,
+                            STORE,
+                            "sweep",
+                            sqlx::query(refresh)
+                                .bind(now)
+                                .bind(SWEEP_BATCH)
+                                .execute(&self.pool),
+                        )
+                        .await?;
+                        if done.rows_affected() < SWEEP_BATCH.unsigned_abs() {
+                            break;
+                        }
+                    }
+                }
                 let mut total = 0;
                 loop {
                     let now = to_sql_ms(self.clock.now_ms());
@@ -394,8 +412,17 @@ macro_rules! sql_store {
                 let query = sqlx::query(&self.inner.sql.save)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
-                let query = bind_meta(query, changes.version, meta).bind(fields_json(changes));
-                Ok(saved(self.affected("save", query).await?))
+                let fields = fields_json(changes);
+                let query = bind_meta(query, changes.version, meta).bind(fields.as_str());
+                let mut rows = self.affected("save", query).await?;
+                if let (0, Some(moved)) = (rows, &self.inner.sql.save_moved) {
+                    let query = sqlx::query(moved)
+                        .bind(digest.as_bytes().as_slice())
+                        .bind(to_sql_ms(now_ms));
+                    let query = bind_meta(query, changes.version, meta).bind(fields.as_str());
+                    rows = self.affected("save", query).await?;
+                }
+                Ok(saved(rows))
             }
 
             async fn touch(
@@ -405,13 +432,19 @@ macro_rules! sql_store {
                 now_ms: u64,
             ) -> Result<SaveOutcome, StoreError> {
                 let digest = id.digest();
-                let query = sqlx::query(&self.inner.sql.touch)
-                    .bind(digest.as_bytes().as_slice())
-                    .bind(to_sql_ms(now_ms))
-                    .bind(to_sql_ms(meta.created_ms))
-                    .bind(meta.expires_ms.map(to_sql_ms))
-                    .bind(meta.absolute_ms.map(to_sql_ms));
-                Ok(saved(self.affected("touch", query).await?))
+                let touch = |statement| {
+                    sqlx::query(statement)
+                        .bind(digest.as_bytes().as_slice())
+                        .bind(to_sql_ms(now_ms))
+                        .bind(to_sql_ms(meta.created_ms))
+                        .bind(meta.expires_ms.map(to_sql_ms))
+                        .bind(meta.absolute_ms.map(to_sql_ms))
+                };
+                let mut rows = self.affected("touch", touch(&self.inner.sql.touch)).await?;
+                if let (0, Some(moved)) = (rows, &self.inner.sql.touch_moved) {
+                    rows = self.affected("touch", touch(moved)).await?;
+                }
+                Ok(saved(rows))
             }
 
             async fn take(
