@@ -59,18 +59,33 @@ const WAL_ATTEMPTS: u32 = 50;
 /// one row per session: `id BLOB PRIMARY KEY` (the SHA-256 digest of the session id: the
 /// file holds no usable token), `version`, `created_ms`, `expires_ms`, `absolute_ms`
 /// (`INTEGER`, ms since the Unix epoch; `NULL` deadlines never expire) and `fields` (`TEXT`,
-/// a JSON object: wire key -> base64 of the field's MessagePack value), with an index on
-/// `expires_ms` for the sweeper. [`migrate`](Self::migrate) creates it and records the
-/// layout's version in `<table>_migrations`.
+/// a JSON object: wire key -> base64 of the field's MessagePack value), and `sweep_ms`, the
+/// indexed column the sweeper searches. [`migrate`](Self::migrate) creates it (or upgrades
+/// it from an earlier layout) and records the layout's version in `<table>_migrations`.
+///
+/// **Why a sweep column.** SQLite rewrites the index entry of every indexed column an
+/// `UPDATE` names, even when the value does not change; an index on `expires_ms`, which
+/// every save moves, cost each save an index write (23.6 µs against 8.8 µs per `UPDATE`).
+/// `sweep_ms` is a lower bound of the deadline (the deadline as it was when the bound was
+/// last set; `i64::MAX` for a session that never expires), and saves and touches do not
+/// name it while the deadline stays at or above it, which is every save that moves the
+/// deadline later. A save that moves it earlier sets the bound too (a second statement,
+/// run only then). Before deleting, the sweeper moves the bounds of live rows whose
+/// bound has passed up to their deadlines (at most once per idle timeout for an active
+/// session, in batches); then every expired row has a bound in the past, and the sweeper
+/// finds them all through the index.
 ///
 /// # Statements per request
 ///
 /// As for [`PostgresStore`](crate::PostgresStore) when the `postgres` feature is on: one
 /// `SELECT` to read; one `UPDATE` that merges only the changed fields into the stored object
 /// (`json_patch`), only if the row is still live and not of a newer schema version; one
-/// `UPDATE` of the deadlines for a touch; `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE`
+/// `UPDATE` of the deadlines for a touch (each followed by a second `UPDATE` that sets the
+/// sweep bound only when the first found no row it could update without moving it: the
+/// deadline moved earlier, or the row is gone); `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE`
 /// expired to create (never over a live session); `DELETE .. RETURNING` to take. Each is
-/// one statement, so one transaction, which SQLite runs atomically.
+/// one statement, so one transaction, which SQLite runs atomically (a save's or touch's
+/// second `UPDATE` is a complete save of its own, with every condition of the first).
 ///
 /// **Concurrency.** [`connect`](Self::connect) opens the file in WAL mode (readers never
 /// wait for the writer) with `synchronous = NORMAL` (durable across an app crash; a power
