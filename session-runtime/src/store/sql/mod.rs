@@ -239,8 +239,8 @@ fn decode_fields(json: &str) -> Result<Vec<RecordField>, &'static str> {
                 let value = map.next_value_seed(Base64)?;
                 fields.push(RecordField { key, value });
             }
-            // PostgreSQL's `jsonb` and our own writes are in key order already; SQLite's
-            // `json_patch` appends new keys at the end.
+            // Stored orders differ (`jsonb` sorts keys by length first, `json_patch` appends
+            // new keys, a save writes the record's order): sorted by key, as records are.
             fields.sort_unstable_by(|a, b| a.key.cmp(&b.key));
             if fields.windows(2).any(|pair| pair[0].key == pair[1].key) {
                 return Err(A::Error::custom("a field key appears twice"));
