@@ -606,6 +606,8 @@ pub async fn sql_end_to_end(databases: &SqlDatabases) -> Result<Vec<Case>, Setup
 
     let baseline = apps::baseline();
     let mut cases = Vec::new();
+    let sqlite_floor = floor(ours_sqlite.pool().clone());
+    let postgres_floor = floor(ours_postgres.pool().clone());
     for (names, ours, peer) in [
         (
             ["e2e_sqlite_read", "e2e_sqlite_write"],
@@ -629,5 +631,45 @@ pub async fn sql_end_to_end(databases: &SqlDatabases) -> Result<Vec<Case>, Setup
             });
         }
     }
+    // What two round trips cost with no session work at all: the floor of a write through
+    // either store (a load, then one write statement).
+    for (name, router) in [
+        ("e2e_sqlite_floor_two_selects", sqlite_floor),
+        ("e2e_postgres_floor_two_selects", postgres_floor),
+    ] {
+        cases.push(Case {
+            name,
+            ours: Target::new(&router, "/write", None),
+            peer: None,
+            baseline: Target::new(&baseline, "/plain", None),
+        });
+    }
     Ok(cases)
+}
+
+/// A router whose `/write` runs `SELECT 1` twice over `pool`, each on a connection taken
+/// from the pool, as the stores run their statements.
+fn floor<DB>(pool: sqlx::Pool<DB>) -> Router
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    i32: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
+{
+    Router::new().route(
+        "/write",
+        axum::routing::get(move || {
+            let pool = pool.clone();
+            async move {
+                let mut sum = 0;
+                for _ in 0..2 {
+                    let one: Result<i32, sqlx::Error> =
+                        sqlx::query_scalar("SELECT 1").fetch_one(&pool).await;
+                    sum += one.unwrap_or(0);
+                }
+                sum.to_string()
+            }
+        }),
+    )
 }

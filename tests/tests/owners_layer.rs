@@ -16,17 +16,17 @@ use session_runtime::client::ClientAddress;
 use session_runtime::{Databag, MemoryStore, Session, SessionId, SessionLayer, Sessions};
 
 #[derive(Databag, Debug)]
-pub struct Account {
+struct Account {
     #[databag(owner)]
-    pub user: Option<u64>,
-    pub visits: u32,
+    user: Option<u64>,
+    visits: u32,
 }
 
 /// The same record layout, from before the type had an owner field.
 #[derive(Databag, Debug)]
-pub struct AccountBefore {
-    pub user: Option<u64>,
-    pub visits: u32,
+struct AccountBefore {
+    user: Option<u64>,
+    visits: u32,
 }
 
 async fn login(Path(user): Path<u64>, mut session: Session<Account>) {

@@ -123,14 +123,106 @@ mod layout {
         .await
         .unwrap();
         assert!(
-            index.iter().any(|sql| sql.contains("(expires_ms)")),
+            index.iter().any(|sql| sql.contains("(sweep_ms)")),
             "{index:?}"
+        );
+        assert!(
+            !index.iter().any(|sql| sql.contains("(expires_ms)")),
+            "a save would write the deadline index: {index:?}"
         );
         let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM app_sessions_migrations")
             .fetch_all(&mut db)
             .await
             .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
+    }
+
+    /// Layout version 1, as `migrate()` made it before version 2 (the sweep column).
+    const VERSION_1: [&str; 4] = [
+        "CREATE TABLE http_sessions_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
+        "CREATE TABLE \"http_sessions\" (id BLOB PRIMARY KEY NOT NULL, version INTEGER NOT NULL, \
+         created_ms INTEGER NOT NULL, expires_ms INTEGER, absolute_ms INTEGER, \
+         fields TEXT NOT NULL DEFAULT '{}') WITHOUT ROWID",
+        "CREATE INDEX \"http_sessions_expires_idx\" ON \"http_sessions\" (expires_ms) WHERE expires_ms IS NOT NULL",
+        "INSERT INTO http_sessions_migrations (version, applied_ms) VALUES (1, 0)",
+    ];
+
+    #[tokio::test]
+    async fn migrating_from_layout_version_1_keeps_the_sessions_and_sweeps_the_expired() {
+        use session_runtime::SessionId;
+
+        let dir = TempDir::new("sqlite");
+        let url = dir.sqlite_url("sessions.db");
+        let now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        let live = SessionId::generate().unwrap();
+        let expired = SessionId::generate().unwrap();
+        {
+            let mut db = sqlite(&format!("{url}?mode=rwc")).await;
+            for statement in VERSION_1 {
+                sqlx::query(statement).execute(&mut db).await.unwrap();
+            }
+            // As version 1 wrote them: `visits` = 5 (MessagePack 0x05, base64 "BQ").
+            for (id, expires) in [(&live, now + 3_600_000), (&expired, now - 1)] {
+                sqlx::query(
+                    "INSERT INTO http_sessions (id, version, created_ms, expires_ms, fields) \
+                     VALUES (?1, 1, ?2, ?3, '{\"visits\":\"BQ\"}')",
+                )
+                .bind(id.digest().as_bytes().as_slice())
+                .bind(now - 10_000)
+                .bind(expires)
+                .execute(&mut db)
+                .await
+                .unwrap();
+            }
+        }
+
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap(); // idempotent
+        let app = serve(store.clone(), |layer| layer).await;
+        let client = integration_tests::server::bare_client();
+        let get = |path: &'static str, id: &SessionId| {
+            client
+                .get(app.http.url(path))
+                .header("cookie", format!("session={}", id.expose_token()))
+                .send()
+        };
+        let body = get("/read", &live).await.unwrap().text().await.unwrap();
+        assert!(body.starts_with("visits: 5 "), "{body}");
+        assert!(body.contains("new: false"), "{body}");
+        // A save on an upgraded row.
+        assert_eq!(get("/visit", &live).await.unwrap().status(), 200);
+        let body = get("/read", &live).await.unwrap().text().await.unwrap();
+        assert!(body.starts_with("visits: 6 "), "{body}");
+        // The expired one is never served, and the sweeper finds it.
+        let body = get("/read", &expired).await.unwrap().text().await.unwrap();
+        assert!(body.contains("new: true"), "{body}");
+        assert_eq!(store.sweep().await.unwrap(), 1);
+
+        let mut db = sqlite(&url).await;
+        let left: Vec<Vec<u8>> = sqlx::query_scalar("SELECT id FROM http_sessions")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(left, [live.digest().as_bytes().to_vec()]);
+        let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM http_sessions_migrations")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(versions, [1, 2]);
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'http_sessions' AND sql IS NOT NULL",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(indexes, ["http_sessions_sweep_idx"]);
     }
 
     #[tokio::test]
@@ -234,7 +326,7 @@ mod contention {
             .fetch_all(&mut db)
             .await
             .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
         let app = serve(stores.pop().unwrap(), |layer| layer).await;
         app.visit().await;
     }
@@ -327,7 +419,7 @@ mod sweeper {
     use integration_tests::app::TestSession;
     use integration_tests::temp::TempDir;
     use session_runtime::clock::ManualClock;
-    use session_runtime::{SessionDigest, SessionLayer, SqliteStore};
+    use session_runtime::{SessionDigest, SessionId, SessionLayer, SqliteStore};
 
     use super::support::*;
 
@@ -375,6 +467,144 @@ mod sweeper {
             .await
             .unwrap();
         assert_eq!(left, 1);
+    }
+
+    /// The row's deadline and sweep bound.
+    async fn deadlines(db: &mut sqlx::SqliteConnection, id: &SessionId) -> (i64, i64) {
+        sqlx::query_as("SELECT expires_ms, sweep_ms FROM http_sessions WHERE id = ?1")
+            .bind(id.digest().as_bytes().as_slice())
+            .fetch_one(db)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn saves_leave_the_sweep_bound_alone_and_the_sweeper_catches_up() {
+        let dir = TempDir::new("sqlite");
+        let url = dir.sqlite_url("sessions.db");
+        let clock = ManualClock::at_ms(1_700_000_000_000);
+        let store = SqliteStore::builder()
+            .clock(clock.clone())
+            .connect(&url)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let app = serve(store.clone(), |layer: SessionLayer<TestSession>| {
+            layer
+                .clock(clock.clone())
+                .idle_timeout(Duration::from_secs(60))
+        })
+        .await;
+        let id = app.visit().await;
+        let mut db = sqlite(&url).await;
+        let (created_deadline, bound) = deadlines(&mut db, &id).await;
+        assert_eq!(bound, created_deadline);
+
+        // Saves move the deadline later; the bound (and its index entry) stays.
+        for _ in 0..3 {
+            clock.advance(Duration::from_secs(40));
+            assert_eq!(app.get("/visit").await.status(), 200);
+        }
+        let (deadline, bound) = deadlines(&mut db, &id).await;
+        assert_eq!(deadline, created_deadline + 120_000);
+        assert_eq!(bound, created_deadline);
+
+        // Past the bound, the session is live: a sweep keeps it and moves its bound up.
+        assert_eq!(store.sweep().await.unwrap(), 0);
+        assert_eq!(deadlines(&mut db, &id).await, (deadline, deadline));
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(store.sweep().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_deadline_moved_earlier_is_swept_by_it() {
+        let dir = TempDir::new("sqlite");
+        let url = dir.sqlite_url("sessions.db");
+        let clock = ManualClock::at_ms(1_700_000_000_000);
+        let store = SqliteStore::builder()
+            .clock(clock.clone())
+            .connect(&url)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let timeout = |secs| {
+            let clock = clock.clone();
+            move |layer: SessionLayer<TestSession>| {
+                layer.clock(clock).idle_timeout(Duration::from_secs(secs))
+            }
+        };
+        // Written by an app with a one-hour idle timeout, then saved by one with a minute
+        // (a redeploy that shortened it): the bound must follow the deadline down.
+        let client = integration_tests::server::browser();
+        let long = serve_for(store.clone(), timeout(3_600), client.clone()).await;
+        let id = long.visit().await;
+        let short = serve_for(store.clone(), timeout(60), client).await;
+        assert_eq!(short.get("/visit").await.status(), 200);
+        let mut db = sqlite(&url).await;
+        let (deadline, bound) = deadlines(&mut db, &id).await;
+        assert_eq!(deadline, 1_700_000_000_000 + 60_000);
+        assert!(bound <= deadline);
+
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(store.sweep().await.unwrap(), 1);
+    }
+
+    /// Waits, counting polls, until a sweeper deleted the rows expired at 1 ms.
+    async fn swept(db: &mut sqlx::SqliteConnection) -> bool {
+        for _ in 0..500 {
+            let rows: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM http_sessions WHERE expires_ms = 1")
+                    .fetch_one(&mut *db)
+                    .await
+                    .unwrap();
+            if rows == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    #[test]
+    fn the_sweeper_starts_again_in_a_new_runtime() {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        let dir = TempDir::new("sqlite");
+        let url = dir.sqlite_url("sessions.db");
+        let insert_expired =
+            "INSERT INTO http_sessions (id, version, created_ms, expires_ms, sweep_ms) \
+                              VALUES (randomblob(32), 1, 0, 1, 1)";
+        let store = runtime().block_on(async {
+            let store = SqliteStore::builder()
+                .sweep_interval(Duration::from_millis(20))
+                .connect(&url)
+                .await
+                .unwrap();
+            store.migrate().await.unwrap();
+            store
+        });
+        // First used in a runtime that then shuts down.
+        let first = runtime();
+        first.block_on(async {
+            let app = serve(store.clone(), |layer| layer).await;
+            app.visit().await;
+            let mut db = sqlite(&url).await;
+            sqlx::query(insert_expired).execute(&mut db).await.unwrap();
+            assert!(swept(&mut db).await, "the sweeper never ran");
+        });
+        drop(first);
+        // Then in another: its first use starts a sweeper there.
+        runtime().block_on(async {
+            let mut db = sqlite(&url).await;
+            sqlx::query(insert_expired).execute(&mut db).await.unwrap();
+            let app = serve(store.clone(), |layer| layer).await;
+            app.visit().await;
+            assert!(swept(&mut db).await, "no sweeper in the new runtime");
+        });
     }
 }
 

@@ -6,7 +6,7 @@
 //! perf record -g target/release/profile e2e_memory_read ours 2000000
 //! ```
 //!
-//! Arguments: the case name (an end-to-end case of `compare`, `cookie_open_<N>B`,
+//! Arguments: the case name (an end-to-end case of `compare`, the SQL ones included, `cookie_open_<N>B`,
 //! `cookie_seal_<N>B`, `cookie_tampered_<N>B` for `N` bytes of session data,
 //! `memory_store_load_100k` or `memory_store_save_100k`), the variant (`ours`, `peer`,
 //! `baseline`, or `identity`: the baseline behind a layer that does nothing; for the cookie
@@ -89,7 +89,13 @@ fn run(
         });
     }
     let _redis;
-    let cases = if case.starts_with("e2e_redis") {
+    let _sql;
+    let cases = if case.starts_with("e2e_sqlite") || case.starts_with("e2e_postgres") {
+        let databases = rt.block_on(cases::SqlDatabases::start());
+        let cases = rt.block_on(cases::sql_end_to_end(&databases))?;
+        _sql = databases;
+        cases
+    } else if case.starts_with("e2e_redis") {
         let server = RedisServer::start()?;
         let cases = rt.block_on(cases::redis_end_to_end(&server))?;
         _redis = server;

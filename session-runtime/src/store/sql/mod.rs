@@ -22,7 +22,6 @@ pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,28 +126,48 @@ pub(crate) fn to_sql_ms(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
-/// The JSON object of a record's fields: wire key -> base64 of the value.
+/// The JSON object of a record's fields: wire key -> base64 of the value, written into one
+/// buffer (no map, no string per field).
 pub(crate) fn fields_json(record: &Record) -> String {
-    let object: BTreeMap<&str, String> = record
-        .fields
-        .iter()
-        .map(|field| (field.key.as_str(), STANDARD_NO_PAD.encode(&field.value)))
-        .collect();
-    // A map of strings always serializes.
-    serde_json::to_string(&object).unwrap_or_else(|_| String::from("{}"))
+    let mut out = Vec::with_capacity(
+        2 + record
+            .fields
+            .iter()
+            .map(|field| field.key.len() + 6 + field.value.len().div_ceil(3) * 4)
+            .sum::<usize>(),
+    );
+    out.push(b'{');
+    for (index, field) in record.fields.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        // Writing a string into a `Vec` does not fail.
+        let _ = serde_json::to_writer(&mut out, field.key.as_str());
+        out.extend_from_slice(b":\"");
+        let start = out.len();
+        out.resize(start + field.value.len().div_ceil(3) * 4, 0);
+        let written = STANDARD_NO_PAD
+            .encode_slice(&field.value, &mut out[start..])
+            .unwrap_or(0);
+        out.truncate(start + written);
+        out.push(b'"');
+    }
+    out.push(b'}');
+    // JSON text written by serde_json and base64 is ASCII or the keys' own UTF-8.
+    String::from_utf8(out).unwrap_or_else(|_| String::from("{}"))
 }
 
 /// One row as the stores select it: schema version, created, idle and absolute deadlines,
-/// and the fields' JSON text.
-pub(crate) struct Row {
+/// and the fields' JSON text, borrowed from the database's row.
+pub(crate) struct Row<'r> {
     pub(crate) version: i64,
     pub(crate) created_ms: i64,
     pub(crate) expires_ms: Option<i64>,
     pub(crate) absolute_ms: Option<i64>,
-    pub(crate) fields: String,
+    pub(crate) fields: &'r str,
 }
 
-impl Row {
+impl Row<'_> {
     /// The session the row holds, or why it is not one this store wrote.
     pub(crate) fn into_loaded(self) -> Result<Loaded, &'static str> {
         let version = u32::try_from(self.version).map_err(|_| "bad schema version")?;
@@ -167,29 +186,85 @@ impl Row {
                 .map(|value| ms(value, "bad absolute deadline"))
                 .transpose()?,
         };
-        let object: BTreeMap<String, String> = serde_json::from_str(&self.fields)
-            .map_err(|_| "fields are not a JSON object of strings")?;
-        let fields = object
-            .into_iter()
-            .map(|(key, value)| {
-                let value = STANDARD_NO_PAD
-                    .decode(value)
-                    .map_err(|_| "a field value is not base64")?;
-                Ok(RecordField { key, value })
-            })
-            .collect::<Result<Vec<_>, &'static str>>()?;
         Ok(Loaded {
-            record: Record { version, fields },
+            record: Record {
+                version,
+                fields: decode_fields(self.fields)?,
+            },
             meta,
         })
     }
+}
+
+/// The fields of a JSON object of base64 strings, in key order, in one pass over the text:
+/// each key becomes the field's `String`, each value is decoded from base64 straight into
+/// the field's bytes (no intermediate map or strings).
+fn decode_fields(json: &str) -> Result<Vec<RecordField>, &'static str> {
+    use serde::de::{DeserializeSeed, Deserializer as _, Error as _, MapAccess, Visitor};
+
+    /// A field value: a base64 string, decoded as it is read.
+    struct Base64;
+
+    impl<'de> DeserializeSeed<'de> for Base64 {
+        type Value = Vec<u8>;
+
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<u8>, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl Visitor<'_> for Base64 {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a base64 string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+            STANDARD_NO_PAD
+                .decode(text)
+                .map_err(|_| E::custom("a field value is not base64"))
+        }
+    }
+
+    struct Fields;
+
+    impl<'de> Visitor<'de> for Fields {
+        type Value = Vec<RecordField>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object of base64 strings")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut fields: Vec<RecordField> = Vec::with_capacity(map.size_hint().unwrap_or(8));
+            while let Some(key) = map.next_key::<String>()? {
+                let value = map.next_value_seed(Base64)?;
+                fields.push(RecordField { key, value });
+            }
+            // Stored orders differ (`jsonb` sorts keys by length first, `json_patch` appends
+            // new keys, a save writes the record's order): sorted by key, as records are.
+            fields.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            if fields.windows(2).any(|pair| pair[0].key == pair[1].key) {
+                return Err(A::Error::custom("a field key appears twice"));
+            }
+            Ok(fields)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let fields = deserializer
+        .deserialize_map(Fields)
+        .and_then(|fields| deserializer.end().map(|()| fields))
+        .map_err(|_| "fields are not a JSON object of base64 strings")?;
+    Ok(fields)
 }
 
 /// A row that did not hold a session this store wrote is no session: the visitor gets a
 /// fresh one, and the log says why. `row` is what decoding the selected columns gave: a
 /// column of the wrong type (SQLite keeps any value in any column) is garbage too.
 pub(crate) fn loaded_or_warn(
-    row: Option<Result<Row, sqlx::Error>>,
+    row: Option<Result<Row<'_>, sqlx::Error>>,
     store: &'static str,
 ) -> Option<Loaded> {
     let row = match row? {
@@ -252,12 +327,13 @@ macro_rules! sql_store {
                 self.inner.sweeper.ensure(|| Arc::downgrade(&self.inner));
             }
 
-            /// The row `query` selects, decoded (or why it does not decode).
+            /// The session in the row `query` selects, if there is one and it decodes
+            /// (garbage is logged and treated as no session).
             async fn optional(
                 &self,
                 operation: &'static str,
                 query: QueryFor<'_>,
-            ) -> Result<Option<Result<Row, sqlx::Error>>, StoreError> {
+            ) -> Result<Option<Loaded>, StoreError> {
                 let row = bounded(
                     self.inner.timeout,
                     STORE,
@@ -265,7 +341,10 @@ macro_rules! sql_store {
                     query.fetch_optional(&self.inner.pool),
                 )
                 .await?;
-                Ok(row.map(|row| row_of(&row, 0)))
+                Ok(loaded_or_warn(
+                    row.as_ref().map(|row| row_of(row, 0)),
+                    STORE,
+                ))
             }
 
             async fn affected(
@@ -287,7 +366,7 @@ macro_rules! sql_store {
         type QueryFor<'q> = sqlx::query::Query<'q, $db, $args>;
 
         /// The columns of `COLUMNS`, starting at column `first`.
-        fn row_of(row: &$row, first: usize) -> Result<Row, sqlx::Error> {
+        fn row_of(row: &$row, first: usize) -> Result<Row<'_>, sqlx::Error> {
             Ok(Row {
                 version: row.try_get(first)?,
                 created_ms: row.try_get(first + 1)?,
@@ -309,6 +388,24 @@ macro_rules! sql_store {
 
         impl Inner {
             async fn sweep(&self) -> Result<usize, StoreError> {
+                let now = to_sql_ms(self.clock.now_ms());
+                if let Some(refresh) = &self.sql.refresh {
+                    loop {
+                        let done = bounded(
+                            self.timeout,
+                            STORE,
+                            "sweep",
+                            sqlx::query(refresh)
+                                .bind(now)
+                                .bind(SWEEP_BATCH)
+                                .execute(&self.pool),
+                        )
+                        .await?;
+                        if done.rows_affected() < SWEEP_BATCH.unsigned_abs() {
+                            break;
+                        }
+                    }
+                }
                 let mut total = 0;
                 loop {
                     let now = to_sql_ms(self.clock.now_ms());
@@ -364,7 +461,7 @@ macro_rules! sql_store {
                 let query = sqlx::query(&self.inner.sql.load)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
-                Ok(loaded_or_warn(self.optional("load", query).await?, STORE))
+                self.optional("load", query).await
             }
 
             async fn create(
@@ -397,8 +494,17 @@ macro_rules! sql_store {
                 let query = sqlx::query(&self.inner.sql.save)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
-                let query = bind_meta(query, changes.version, meta).bind(fields_json(changes));
-                Ok(saved(self.affected("save", query).await?))
+                let fields = fields_json(changes);
+                let query = bind_meta(query, changes.version, meta).bind(fields.as_str());
+                let mut rows = self.affected("save", query).await?;
+                if let (0, Some(moved)) = (rows, &self.inner.sql.save_moved) {
+                    let query = sqlx::query(moved)
+                        .bind(digest.as_bytes().as_slice())
+                        .bind(to_sql_ms(now_ms));
+                    let query = bind_meta(query, changes.version, meta).bind(fields.as_str());
+                    rows = self.affected("save", query).await?;
+                }
+                Ok(saved(rows))
             }
 
             async fn touch(
@@ -408,13 +514,19 @@ macro_rules! sql_store {
                 now_ms: u64,
             ) -> Result<SaveOutcome, StoreError> {
                 let digest = *id;
-                let query = sqlx::query(&self.inner.sql.touch)
-                    .bind(digest.as_bytes().as_slice())
-                    .bind(to_sql_ms(now_ms))
-                    .bind(to_sql_ms(meta.created_ms))
-                    .bind(meta.expires_ms.map(to_sql_ms))
-                    .bind(meta.absolute_ms.map(to_sql_ms));
-                Ok(saved(self.affected("touch", query).await?))
+                let touch = |statement| {
+                    sqlx::query(statement)
+                        .bind(digest.as_bytes().as_slice())
+                        .bind(to_sql_ms(now_ms))
+                        .bind(to_sql_ms(meta.created_ms))
+                        .bind(meta.expires_ms.map(to_sql_ms))
+                        .bind(meta.absolute_ms.map(to_sql_ms))
+                };
+                let mut rows = self.affected("touch", touch(&self.inner.sql.touch)).await?;
+                if let (0, Some(moved)) = (rows, &self.inner.sql.touch_moved) {
+                    rows = self.affected("touch", touch(moved)).await?;
+                }
+                Ok(saved(rows))
             }
 
             async fn take(
@@ -426,7 +538,7 @@ macro_rules! sql_store {
                 let query = sqlx::query(&self.inner.sql.take)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
-                Ok(loaded_or_warn(self.optional("take", query).await?, STORE))
+                self.optional("take", query).await
             }
 
             async fn delete(&self, id: &SessionDigest) -> Result<bool, StoreError> {
@@ -478,7 +590,7 @@ mod tests {
             created_ms: 5,
             expires_ms: Some(9),
             absolute_ms: None,
-            fields: fields_json(&record),
+            fields: &fields_json(&record),
         };
         let loaded = row.into_loaded().unwrap();
         let mut fields = loaded.record.fields.clone();
@@ -491,12 +603,12 @@ mod tests {
 
     #[test]
     fn garbage_rows_are_refused_with_a_reason() {
-        let row = |version, created_ms, fields: &str| Row {
+        let row = |version, created_ms, fields| Row {
             version,
             created_ms,
             expires_ms: None,
             absolute_ms: None,
-            fields: fields.into(),
+            fields,
         };
         assert!(row(-1, 0, "{}").into_loaded().is_err());
         assert!(row(1, -5, "{}").into_loaded().is_err());
@@ -504,7 +616,36 @@ mod tests {
         assert!(row(1, 0, "{\"a\": 1}").into_loaded().is_err());
         assert!(row(1, 0, "{\"a\": \"!!\"}").into_loaded().is_err());
         assert!(row(1, 0, "not json").into_loaded().is_err());
+        assert!(row(1, 0, "{\"a\": \"AQ\", \"a\": \"Ag\"}")
+            .into_loaded()
+            .is_err());
+        assert!(row(1, 0, "{\"a\": \"AQ\"} x").into_loaded().is_err());
         assert!(row(1, 0, "{}").into_loaded().is_ok());
+    }
+
+    #[test]
+    fn fields_decode_as_each_database_writes_them() {
+        let fields = |json| decode_fields(json).unwrap();
+        let expected = vec![
+            RecordField {
+                key: "a".into(),
+                value: vec![1],
+            },
+            RecordField {
+                key: "bb".into(),
+                value: vec![2, 3],
+            },
+        ];
+        // Ours (serde_json), PostgreSQL's `jsonb` text, SQLite's `json_patch` (new keys last),
+        // and escapes anywhere.
+        assert_eq!(fields("{\"a\":\"AQ\",\"bb\":\"AgM\"}"), expected);
+        assert_eq!(fields("{\"a\": \"AQ\", \"bb\": \"AgM\"}"), expected);
+        assert_eq!(fields("{\"bb\":\"AgM\",\"a\":\"AQ\"}"), expected);
+        assert_eq!(
+            fields("{\"\\u0061\":\"A\\u0051\",\"bb\":\"AgM\"}"),
+            expected
+        );
+        assert_eq!(fields(" { } "), vec![]);
     }
 
     #[test]

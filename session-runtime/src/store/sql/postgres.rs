@@ -131,9 +131,13 @@ struct Statements {
     load: String,
     create: String,
     save: String,
+    /// Unused here: `save` always names every column it sets (see the SQLite store).
+    save_moved: Option<String>,
     touch: String,
+    touch_moved: Option<String>,
     take: String,
     delete: String,
+    refresh: Option<String>,
     sweep: String,
 }
 
@@ -190,6 +194,9 @@ impl Statements {
             ),
             take: format!("DELETE FROM {t} WHERE id = $1 AND {LIVE} RETURNING {COLUMNS}"),
             delete: format!("DELETE FROM {t} WHERE id = $1"),
+            save_moved: None,
+            touch_moved: None,
+            refresh: None,
             sweep: format!(
                 "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_ms <= $1 \
                  ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, {COLUMNS}"

@@ -59,18 +59,33 @@ const WAL_ATTEMPTS: u32 = 50;
 /// one row per session: `id BLOB PRIMARY KEY` (the SHA-256 digest of the session id: the
 /// file holds no usable token), `version`, `created_ms`, `expires_ms`, `absolute_ms`
 /// (`INTEGER`, ms since the Unix epoch; `NULL` deadlines never expire) and `fields` (`TEXT`,
-/// a JSON object: wire key -> base64 of the field's MessagePack value), with an index on
-/// `expires_ms` for the sweeper. [`migrate`](Self::migrate) creates it and records the
-/// layout's version in `<table>_migrations`.
+/// a JSON object: wire key -> base64 of the field's MessagePack value), and `sweep_ms`, the
+/// indexed column the sweeper searches. [`migrate`](Self::migrate) creates it (or upgrades
+/// it from an earlier layout) and records the layout's version in `<table>_migrations`.
+///
+/// **Why a sweep column.** SQLite rewrites the index entry of every indexed column an
+/// `UPDATE` names, even when the value does not change; an index on `expires_ms`, which
+/// every save moves, cost each save an index write (23.6 µs against 8.8 µs per `UPDATE`).
+/// `sweep_ms` is a lower bound of the deadline (the deadline as it was when the bound was
+/// last set; `i64::MAX` for a session that never expires), and saves and touches do not
+/// name it while the deadline stays at or above it, which is every save that moves the
+/// deadline later. A save that moves it earlier sets the bound too (a second statement,
+/// run only then). Before deleting, the sweeper moves the bounds of live rows whose
+/// bound has passed up to their deadlines (at most once per idle timeout for an active
+/// session, in batches); then every expired row has a bound in the past, and the sweeper
+/// finds them all through the index.
 ///
 /// # Statements per request
 ///
 /// As for [`PostgresStore`](crate::PostgresStore) when the `postgres` feature is on: one
 /// `SELECT` to read; one `UPDATE` that merges only the changed fields into the stored object
 /// (`json_patch`), only if the row is still live and not of a newer schema version; one
-/// `UPDATE` of the deadlines for a touch; `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE`
+/// `UPDATE` of the deadlines for a touch (each followed by a second `UPDATE` that sets the
+/// sweep bound only when the first found no row it could update without moving it: the
+/// deadline moved earlier, or the row is gone); `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE`
 /// expired to create (never over a live session); `DELETE .. RETURNING` to take. Each is
-/// one statement, so one transaction, which SQLite runs atomically.
+/// one statement, so one transaction, which SQLite runs atomically (a save's or touch's
+/// second `UPDATE` is a complete save of its own, with every condition of the first).
 ///
 /// **Concurrency.** [`connect`](Self::connect) opens the file in WAL mode (readers never
 /// wait for the writer) with `synchronous = NORMAL` (durable across an app crash; a power
@@ -109,18 +124,25 @@ struct Statements {
     load: String,
     create: String,
     save: String,
+    /// The save when `save` found no row it could update without moving `sweep_ms`.
+    save_moved: Option<String>,
     touch: String,
+    touch_moved: Option<String>,
     take: String,
     delete: String,
+    /// Before `sweep`: brings the sweep bounds of live rows up to date, in batches.
+    refresh: Option<String>,
     sweep: String,
 }
 
 /// Versions of the layout, in order; `migrate` applies those not yet recorded. `{table}` is
-/// the quoted table name, `{index}` the quoted name of its deadline index.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE IF NOT EXISTS {table} (
+/// the quoted table name, `{index}` the quoted name of version 1's deadline index,
+/// `{sweep_index}` the quoted name of the sweep index that replaced it in version 2.
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE IF NOT EXISTS {table} (
             id BLOB PRIMARY KEY NOT NULL,
             version INTEGER NOT NULL,
             created_ms INTEGER NOT NULL,
@@ -128,40 +150,76 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             absolute_ms INTEGER,
             fields TEXT NOT NULL DEFAULT '{}'
         ) WITHOUT ROWID",
-        "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
-    ],
-)];
+            "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
+        ],
+    ),
+    // The sweeper finds rows by `sweep_ms`, a lower bound of the deadline that a save does
+    // not move, instead of by the deadline that every save moves (one index write less per
+    // save: see "Why a sweep column" in the store's docs).
+    (
+        2,
+        &[
+            "ALTER TABLE {table} ADD COLUMN sweep_ms INTEGER",
+            "UPDATE {table} SET sweep_ms = coalesce(expires_ms, 9223372036854775807)",
+            "DROP INDEX IF EXISTS {index}",
+            "CREATE INDEX IF NOT EXISTS {sweep_index} ON {table} (sweep_ms)",
+        ],
+    ),
+];
 
+/// `sweep_ms` of a row that never expires: after every deadline.
+const NEVER: &str = "9223372036854775807";
 const LIVE: &str = "(expires_ms IS NULL OR expires_ms > ?2)";
 const COLUMNS: &str = "version, created_ms, expires_ms, absolute_ms, fields";
 
 impl Statements {
     fn new(table: &str) -> Self {
         let t = format!("\"{table}\"");
+        // The sweep bound a row gets when its deadline is `?5`.
+        let bound = format!("coalesce(?5, {NEVER})");
+        let save_set = "fields = json_patch(fields, ?7), version = ?3, created_ms = ?4, \
+                        expires_ms = ?5, absolute_ms = ?6";
+        let save_where = format!("id = ?1 AND {LIVE} AND version <= ?3");
+        let touch_set = "created_ms = ?3, expires_ms = ?4, absolute_ms = ?5";
+        let touch_bound = format!("coalesce(?4, {NEVER})");
         Self {
             load: format!("SELECT {COLUMNS} FROM {t} WHERE id = ?1 AND {LIVE}"),
             create: format!(
-                "INSERT INTO {t} (id, version, created_ms, expires_ms, absolute_ms, fields) \
-                 VALUES (?1, ?3, ?4, ?5, ?6, ?7) \
+                "INSERT INTO {t} (id, version, created_ms, expires_ms, absolute_ms, fields, sweep_ms) \
+                 VALUES (?1, ?3, ?4, ?5, ?6, ?7, {bound}) \
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
                  created_ms = excluded.created_ms, expires_ms = excluded.expires_ms, \
-                 absolute_ms = excluded.absolute_ms, fields = excluded.fields \
+                 absolute_ms = excluded.absolute_ms, fields = excluded.fields, \
+                 sweep_ms = excluded.sweep_ms \
                  WHERE {t}.expires_ms IS NOT NULL AND {t}.expires_ms <= ?2"
             ),
+            // `sweep_ms` is not named unless it must move: SQLite rewrites the index entry
+            // of every indexed column a `SET` names, even to the value it had.
             save: format!(
-                "UPDATE {t} SET fields = json_patch(fields, ?7), version = ?3, created_ms = ?4, \
-                 expires_ms = ?5, absolute_ms = ?6 \
-                 WHERE id = ?1 AND {LIVE} AND version <= ?3"
+                "UPDATE {t} SET {save_set} WHERE {save_where} AND sweep_ms <= {bound}"
             ),
+            save_moved: Some(format!(
+                "UPDATE {t} SET {save_set}, sweep_ms = {bound} WHERE {save_where}"
+            )),
             touch: format!(
-                "UPDATE {t} SET created_ms = ?3, expires_ms = ?4, absolute_ms = ?5 \
-                 WHERE id = ?1 AND {LIVE}"
+                "UPDATE {t} SET {touch_set} WHERE id = ?1 AND {LIVE} AND sweep_ms <= {touch_bound}"
             ),
+            touch_moved: Some(format!(
+                "UPDATE {t} SET {touch_set}, sweep_ms = {touch_bound} WHERE id = ?1 AND {LIVE}"
+            )),
             take: format!("DELETE FROM {t} WHERE id = ?1 AND {LIVE} RETURNING {COLUMNS}"),
             delete: format!("DELETE FROM {t} WHERE id = ?1"),
+            // Rows whose bound has passed but that are live (their deadline moved since),
+            // and rows written without a bound (by a version of this crate before the sweep
+            // column): their bound becomes their deadline.
+            refresh: Some(format!(
+                "UPDATE {t} SET sweep_ms = coalesce(expires_ms, {NEVER}) WHERE id IN \
+                 (SELECT id FROM {t} WHERE sweep_ms IS NULL \
+                 OR (sweep_ms <= ?1 AND (expires_ms IS NULL OR expires_ms > ?1)) LIMIT ?2)"
+            )),
             sweep: format!(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_ms <= ?1 \
-                 ORDER BY expires_ms LIMIT ?2) RETURNING id, {COLUMNS}"
+                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE sweep_ms <= ?1 \
+                 AND expires_ms <= ?1 ORDER BY sweep_ms LIMIT ?2) RETURNING id, {COLUMNS}"
             ),
             name: table.to_owned(),
         }
@@ -179,6 +237,7 @@ impl Statements {
         statement
             .replace("{table}", &self.table())
             .replace("{index}", &format!("\"{}_expires_idx\"", self.name))
+            .replace("{sweep_index}", &format!("\"{}_sweep_idx\"", self.name))
     }
 }
 
