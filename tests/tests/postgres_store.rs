@@ -251,13 +251,17 @@ mod layout {
             indexes.iter().any(|index| index.contains("(expires_ms)")),
             "{indexes:?}"
         );
+        assert!(
+            indexes.iter().any(|index| index.contains("(owner)")),
+            "the owner index: {indexes:?}"
+        );
         let versions: Vec<i64> = sqlx::query_scalar(&format!(
             "SELECT version FROM {schema}.app_sessions_migrations"
         ))
         .fetch_all(&mut db)
         .await
         .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
     }
 
     #[tokio::test]
@@ -314,7 +318,7 @@ mod migrate {
         .fetch_all(&mut db)
         .await
         .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
         // The store works.
         let app = serve(stores.pop().unwrap(), |layer| layer).await;
         app.visit().await;

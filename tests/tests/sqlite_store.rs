@@ -126,11 +126,15 @@ mod layout {
             index.iter().any(|sql| sql.contains("(expires_ms)")),
             "{index:?}"
         );
+        assert!(
+            index.iter().any(|sql| sql.contains("(owner)")),
+            "the owner index: {index:?}"
+        );
         let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM app_sessions_migrations")
             .fetch_all(&mut db)
             .await
             .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
     }
 
     #[tokio::test]
@@ -234,7 +238,7 @@ mod contention {
             .fetch_all(&mut db)
             .await
             .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
         let app = serve(stores.pop().unwrap(), |layer| layer).await;
         app.visit().await;
     }

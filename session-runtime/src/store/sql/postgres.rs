@@ -10,15 +10,16 @@ use sqlx::Row as _;
 
 use super::{
     bounded, checked_name, failed, fields_json, loaded_or_warn, to_sql_ms, Row, SqlConnectError,
-    SqlOptions, SWEEP_BATCH,
+    SqlOptions, CLEAR_BATCH, SWEEP_BATCH,
 };
 use crate::clock::Clock;
 use crate::id::SessionDigest;
-use crate::record::Record;
+use crate::record::{OwnerField, Record};
 use crate::store::removals::{Removals, Removed};
 use crate::store::sweeper::{Sweep, Sweeper};
 use crate::store::{
-    CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
+    CreateOutcome, Loaded, RemovalListener, RemovalWatch, SaveOutcome, SessionMeta, SessionStore,
+    StoreError, Watchers,
 };
 
 const STORE: &str = "postgres";
@@ -118,6 +119,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     removals: Removals,
     sweeper: Sweeper,
+    /// Who waits on the removal of which session (removals through this store value).
+    watchers: Watchers,
 }
 
 /// The statements, with the table's name filled in.
@@ -135,10 +138,15 @@ struct Statements {
     take: String,
     delete: String,
     sweep: String,
+    owned_by: String,
+    count: String,
+    clear: String,
+    exists: String,
 }
 
 /// Versions of the layout, in order; `migrate` applies those not yet recorded. `{table}` is
-/// the quoted, qualified table name, `{index}` the quoted name of its deadline index.
+/// the quoted, qualified table name, `{index}` the quoted name of its deadline index,
+/// `{owner_index}` that of its owner index.
 const MIGRATIONS: &[(i64, &[&str])] = &[(
     1,
     &[
@@ -152,6 +160,16 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         )",
         "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
     ],
+), (
+    // The owner index (issue 14) and the last use. Both columns start NULL: no rewrite of
+    // existing rows (a NULL `seen_ms` reads as the creation time; a NULL owner is in no
+    // list until the next write that carries the owner), and the partial index starts empty.
+    2,
+    &[
+        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS owner TEXT",
+        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS seen_ms BIGINT",
+        "CREATE INDEX IF NOT EXISTS {owner_index} ON {table} (owner) WHERE owner IS NOT NULL",
+    ],
 )];
 
 /// The advisory lock `migrate` holds: one for every table and schema this crate migrates,
@@ -159,7 +177,9 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
 const MIGRATE_LOCK: i64 = 0x7365_7373_696f_6e72;
 
 const LIVE: &str = "(expires_ms IS NULL OR expires_ms > $2)";
-const COLUMNS: &str = "version, created_ms, expires_ms, absolute_ms, fields::text";
+/// Rows from before the last use was kept (version 1) read their creation time as it.
+const COLUMNS: &str =
+    "version, created_ms, expires_ms, absolute_ms, fields::text, coalesce(seen_ms, created_ms)";
 
 impl Statements {
     fn new(schema: Option<&str>, table: &str) -> Self {
@@ -172,20 +192,23 @@ impl Statements {
         Self {
             load: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 AND {LIVE}"),
             create: format!(
-                "INSERT INTO {t} AS s (id, version, created_ms, expires_ms, absolute_ms, fields) \
-                 VALUES ($1, $3, $4, $5, $6, $7::jsonb) \
+                "INSERT INTO {t} AS s (id, version, created_ms, expires_ms, absolute_ms, fields, \
+                 seen_ms, owner) \
+                 VALUES ($1, $3, $4, $5, $6, $7::jsonb, $8, $9) \
                  ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, \
                  created_ms = EXCLUDED.created_ms, expires_ms = EXCLUDED.expires_ms, \
-                 absolute_ms = EXCLUDED.absolute_ms, fields = EXCLUDED.fields \
+                 absolute_ms = EXCLUDED.absolute_ms, fields = EXCLUDED.fields, \
+                 seen_ms = EXCLUDED.seen_ms, owner = EXCLUDED.owner \
                  WHERE s.expires_ms IS NOT NULL AND s.expires_ms <= $2"
             ),
             save: format!(
                 "UPDATE {t} SET fields = fields || $7::jsonb, version = $3, created_ms = $4, \
-                 expires_ms = $5, absolute_ms = $6 \
+                 expires_ms = $5, absolute_ms = $6, seen_ms = $8, \
+                 owner = CASE WHEN $9 THEN $10 ELSE owner END \
                  WHERE id = $1 AND {LIVE} AND version <= $3"
             ),
             touch: format!(
-                "UPDATE {t} SET created_ms = $3, expires_ms = $4, absolute_ms = $5 \
+                "UPDATE {t} SET created_ms = $3, expires_ms = $4, absolute_ms = $5, seen_ms = $6 \
                  WHERE id = $1 AND {LIVE}"
             ),
             take: format!("DELETE FROM {t} WHERE id = $1 AND {LIVE} RETURNING {COLUMNS}"),
@@ -194,6 +217,10 @@ impl Statements {
                 "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_ms <= $1 \
                  ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, {COLUMNS}"
             ),
+            owned_by: format!("SELECT id, {COLUMNS} FROM {t} WHERE owner = $1 AND {LIVE}"),
+            count: format!("SELECT count(*) FROM {t} WHERE expires_ms IS NULL OR expires_ms > $1"),
+            clear: format!("DELETE FROM {t} WHERE id IN (SELECT id FROM {t} LIMIT $1)"),
+            exists: format!("SELECT 1 FROM {t} WHERE id = $1"),
             name: table.to_owned(),
             table: t,
             migrations,
@@ -205,6 +232,7 @@ impl Statements {
         statement
             .replace("{table}", &self.table)
             .replace("{index}", &format!("\"{}_expires_idx\"", self.name))
+            .replace("{owner_index}", &format!("\"{}_owner_idx\"", self.name))
     }
 }
 
@@ -301,6 +329,7 @@ impl PostgresStoreBuilder {
                 clock: self.options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(self.options.sweep_interval),
+                watchers: Watchers::new(),
             }),
         })
     }
@@ -349,6 +378,7 @@ impl PostgresStore {
                 clock: options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(options.sweep_interval),
+                watchers: Watchers::new(),
             }),
         }
     }

@@ -13,15 +13,16 @@ use sqlx::Row as _;
 
 use super::{
     bounded, checked_name, failed, fields_json, loaded_or_warn, to_sql_ms, Row, SqlConnectError,
-    SqlOptions, SWEEP_BATCH,
+    SqlOptions, CLEAR_BATCH, SWEEP_BATCH,
 };
 use crate::clock::Clock;
 use crate::id::SessionDigest;
-use crate::record::Record;
+use crate::record::{OwnerField, Record};
 use crate::store::removals::{Removals, Removed};
 use crate::store::sweeper::{Sweep, Sweeper};
 use crate::store::{
-    CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
+    CreateOutcome, Loaded, RemovalListener, RemovalWatch, SaveOutcome, SessionMeta, SessionStore,
+    StoreError, Watchers,
 };
 
 const STORE: &str = "sqlite";
@@ -101,6 +102,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     removals: Removals,
     sweeper: Sweeper,
+    /// Who waits on the removal of which session (removals through this store value).
+    watchers: Watchers,
 }
 
 struct Statements {
@@ -113,10 +116,15 @@ struct Statements {
     take: String,
     delete: String,
     sweep: String,
+    owned_by: String,
+    count: String,
+    clear: String,
+    exists: String,
 }
 
 /// Versions of the layout, in order; `migrate` applies those not yet recorded. `{table}` is
-/// the quoted table name, `{index}` the quoted name of its deadline index.
+/// the quoted table name, `{index}` the quoted name of its deadline index, `{owner_index}`
+/// that of its owner index.
 const MIGRATIONS: &[(i64, &[&str])] = &[(
     1,
     &[
@@ -130,10 +138,22 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         ) WITHOUT ROWID",
         "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
     ],
+), (
+    // The owner index (issue 14) and the last use. Both columns start NULL: no rewrite of
+    // existing rows (a NULL `seen_ms` reads as the creation time; a NULL owner is in no
+    // list until the next write that carries the owner), and the partial index starts empty.
+    2,
+    &[
+        "ALTER TABLE {table} ADD COLUMN owner TEXT",
+        "ALTER TABLE {table} ADD COLUMN seen_ms INTEGER",
+        "CREATE INDEX IF NOT EXISTS {owner_index} ON {table} (owner) WHERE owner IS NOT NULL",
+    ],
 )];
 
 const LIVE: &str = "(expires_ms IS NULL OR expires_ms > ?2)";
-const COLUMNS: &str = "version, created_ms, expires_ms, absolute_ms, fields";
+/// Rows from before the last use was kept (version 1) read their creation time as it.
+const COLUMNS: &str =
+    "version, created_ms, expires_ms, absolute_ms, fields, coalesce(seen_ms, created_ms)";
 
 impl Statements {
     fn new(table: &str) -> Self {
@@ -141,20 +161,23 @@ impl Statements {
         Self {
             load: format!("SELECT {COLUMNS} FROM {t} WHERE id = ?1 AND {LIVE}"),
             create: format!(
-                "INSERT INTO {t} (id, version, created_ms, expires_ms, absolute_ms, fields) \
-                 VALUES (?1, ?3, ?4, ?5, ?6, ?7) \
+                "INSERT INTO {t} (id, version, created_ms, expires_ms, absolute_ms, fields, \
+                 seen_ms, owner) \
+                 VALUES (?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
                  created_ms = excluded.created_ms, expires_ms = excluded.expires_ms, \
-                 absolute_ms = excluded.absolute_ms, fields = excluded.fields \
+                 absolute_ms = excluded.absolute_ms, fields = excluded.fields, \
+                 seen_ms = excluded.seen_ms, owner = excluded.owner \
                  WHERE {t}.expires_ms IS NOT NULL AND {t}.expires_ms <= ?2"
             ),
             save: format!(
                 "UPDATE {t} SET fields = json_patch(fields, ?7), version = ?3, created_ms = ?4, \
-                 expires_ms = ?5, absolute_ms = ?6 \
+                 expires_ms = ?5, absolute_ms = ?6, seen_ms = ?8, \
+                 owner = CASE WHEN ?9 THEN ?10 ELSE owner END \
                  WHERE id = ?1 AND {LIVE} AND version <= ?3"
             ),
             touch: format!(
-                "UPDATE {t} SET created_ms = ?3, expires_ms = ?4, absolute_ms = ?5 \
+                "UPDATE {t} SET created_ms = ?3, expires_ms = ?4, absolute_ms = ?5, seen_ms = ?6 \
                  WHERE id = ?1 AND {LIVE}"
             ),
             take: format!("DELETE FROM {t} WHERE id = ?1 AND {LIVE} RETURNING {COLUMNS}"),
@@ -163,6 +186,10 @@ impl Statements {
                 "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_ms <= ?1 \
                  ORDER BY expires_ms LIMIT ?2) RETURNING id, {COLUMNS}"
             ),
+            owned_by: format!("SELECT id, {COLUMNS} FROM {t} WHERE owner = ?1 AND {LIVE}"),
+            count: format!("SELECT count(*) FROM {t} WHERE expires_ms IS NULL OR expires_ms > ?1"),
+            clear: format!("DELETE FROM {t} WHERE id IN (SELECT id FROM {t} LIMIT ?1)"),
+            exists: format!("SELECT 1 FROM {t} WHERE id = ?1"),
             name: table.to_owned(),
         }
     }
@@ -179,6 +206,7 @@ impl Statements {
         statement
             .replace("{table}", &self.table())
             .replace("{index}", &format!("\"{}_expires_idx\"", self.name))
+            .replace("{owner_index}", &format!("\"{}_owner_idx\"", self.name))
     }
 }
 
@@ -284,6 +312,7 @@ impl SqliteStoreBuilder {
                 clock: self.options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(self.options.sweep_interval),
+                watchers: Watchers::new(),
             }),
         })
     }
@@ -324,6 +353,7 @@ impl SqliteStore {
                 clock: options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(options.sweep_interval),
+                watchers: Watchers::new(),
             }),
         }
     }
