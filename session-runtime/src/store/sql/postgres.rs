@@ -62,8 +62,11 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// | `version` | `BIGINT` | the record's schema version |
 /// | `created_ms`, `expires_ms`, `absolute_ms` | `BIGINT` | creation, idle deadline (capped by the absolute one), absolute deadline: ms since the Unix epoch; `NULL` deadlines never expire |
 /// | `fields` | `JSONB` | the fields: wire key -> base64 of its MessagePack value |
+/// | `owner` | `TEXT` | whose session it is (the record's owner key, `#[databag(owner)]`); `NULL`: no owner |
+/// | `seen_ms` | `BIGINT` | the last use (a save or a touch); `NULL` in rows from before layout 2: the creation time stands in |
 ///
-/// A partial index on `expires_ms` serves the sweeper. Why a row per session with a merged
+/// A partial index on `expires_ms` serves the sweeper, and one on `owner` (rows with an
+/// owner only) serves [`owned_by`](SessionStore::owned_by). Why a row per session with a merged
 /// JSON column rather than a row per field: see the notes in the crate's README ("SQL
 /// stores"). [`migrate`](Self::migrate) creates the table and a `<table>_migrations`
 /// table recording which versions of the layout were applied.
@@ -89,6 +92,38 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// round trip; sqlx still checks a connection when it goes back to the pool (a lone `Sync`,
 /// after the answer is back, outside the request's latency). With
 /// [`from_pool`](Self::from_pool), the pool is yours to configure.
+///
+/// # Owners, counting, clearing, removal watches
+///
+/// The `owner` column follows the record's owner in the statement of each write: `create`
+/// sets it from the whole record; `save` sets it only when the changes carry the owner
+/// (the layer sends it when the owner field changed), to the new key or `NULL`, and leaves
+/// it otherwise (a `CASE` on a bound flag: still one `UPDATE`, one prepared statement);
+/// `take`, `delete` and the sweeper remove the row and with it the entry.
+/// [`owned_by`](SessionStore::owned_by) is one `SELECT .. WHERE owner = $1` and live, an
+/// index scan of the owner index (checked with `EXPLAIN` by the test
+/// `owners::listing_an_owner_uses_the_owner_index_not_a_scan`), so listing k sessions reads
+/// k rows (plus the owner's expired rows not swept yet). [`count`](SessionStore::count)
+/// reads every live row (it counts exactly; it is not for every request);
+/// [`clear`](SessionStore::clear) deletes every row, 10,000 per statement so that each stays
+/// within the query timeout and requests meanwhile wait for one batch at most, and reports
+/// no removals to `on_deleted`.
+///
+/// [`watch_removal`](SessionStore::watch_removal) resolves when **this store value** (or a
+/// clone of it) takes, deletes, sweeps or clears the session. Removals made by other
+/// processes, or by another store value on the same table, are not delivered (there is no
+/// `LISTEN`/`NOTIFY` yet): a WebSocket watching its session in one instance does not close
+/// when another instance revokes it, until something in this instance removes or sweeps
+/// it. A row that has expired but is not swept yet still counts as stored: its watch
+/// resolves when the sweeper deletes it.
+///
+/// **Upgrading** from layout 1: `migrate` adds the two columns `NULL` (a catalog change: no
+/// row is rewritten) and builds the owner index (a read of the table, under a lock that
+/// holds writes back meanwhile). Sessions stored before keep working; they are in no list
+/// until a write carries their owner: records written before owners existed do not hold
+/// one, and the layer writes it when the owner field changes (at login). Filling the
+/// column from the `fields` JSON is not done: the owner is stored there as base64 of a
+/// MessagePack string, which SQL does not decode, and old records do not hold it anyway.
 ///
 /// # Expiry
 ///

@@ -60,9 +60,28 @@ const WAL_ATTEMPTS: u32 = 50;
 /// one row per session: `id BLOB PRIMARY KEY` (the SHA-256 digest of the session id: the
 /// file holds no usable token), `version`, `created_ms`, `expires_ms`, `absolute_ms`
 /// (`INTEGER`, ms since the Unix epoch; `NULL` deadlines never expire) and `fields` (`TEXT`,
-/// a JSON object: wire key -> base64 of the field's MessagePack value), with an index on
-/// `expires_ms` for the sweeper. [`migrate`](Self::migrate) creates it and records the
-/// layout's version in `<table>_migrations`.
+/// a JSON object: wire key -> base64 of the field's MessagePack value), `owner` (`TEXT`,
+/// the record's owner key, `#[databag(owner)]`; `NULL`: no owner) and `seen_ms` (the last
+/// use; `NULL` in rows from before layout 2, read as the creation time), with an index on
+/// `expires_ms` for the sweeper and a partial one on `owner` for
+/// [`owned_by`](SessionStore::owned_by). [`migrate`](Self::migrate) creates it and records
+/// the layout's version in `<table>_migrations`.
+///
+/// # Owners, counting, clearing, removal watches
+///
+/// As for [`PostgresStore`](crate::PostgresStore) when the `postgres` feature is on: the
+/// `owner` column follows the record's owner in the statement of each write (`create` from
+/// the whole record; `save` only when the changes carry the owner, still one `UPDATE`);
+/// `owned_by` is one `SELECT` searching the owner index (checked with `EXPLAIN QUERY PLAN`
+/// on the store's own statement by a unit test), so listing k sessions reads k rows; `count`
+/// reads every live row; `clear` deletes 10,000 rows per statement, so that other writers
+/// wait for one batch at most (never longer than the busy timeout), and reports nothing to
+/// `on_deleted`. [`watch_removal`](SessionStore::watch_removal) resolves when this store
+/// value (or a clone) takes, deletes, sweeps or clears the session; removals by another
+/// process, or another store value on the same file, are not delivered. Upgrading from
+/// layout 1 adds the columns `NULL` (no row rewritten); sessions stored before are in no
+/// list until a write carries their owner (the layer writes it when the owner field
+/// changes, at login).
 ///
 /// # Statements per request
 ///
