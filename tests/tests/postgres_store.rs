@@ -65,7 +65,7 @@ mod statements {
     use integration_tests::postgres_harness::{shared, WireCounter};
     use integration_tests::store_suite::{record, NOW};
     use session_runtime::record::{Record, RecordField};
-    use session_runtime::store::{SessionMeta, SessionStore};
+    use session_runtime::store::{SaveOutcome, SessionMeta, SessionStore};
     use session_runtime::{PostgresStore, SessionId};
     use sqlx::postgres::PgPoolOptions;
 
@@ -145,12 +145,8 @@ mod statements {
                 "save" => drop(store.save(&id.digest(), &data, &meta, NOW).await.unwrap()),
                 "save moving the owner" => {
                     let changes = owned_by("ada", &record(&[("a", &[3])]));
-                    drop(
-                        store
-                            .save(&id.digest(), &changes, &meta, NOW)
-                            .await
-                            .unwrap(),
-                    );
+                    let saved = store.save(&id.digest(), &changes, &meta, NOW).await;
+                    assert_eq!(saved.unwrap(), SaveOutcome::Saved);
                 }
                 "owned_by" => {
                     let listed = store.owned_by("ada", NOW).await.unwrap();
