@@ -64,7 +64,8 @@ mod statements {
 
     use integration_tests::postgres_harness::{shared, WireCounter};
     use integration_tests::store_suite::{record, NOW};
-    use session_runtime::store::{SessionMeta, SessionStore};
+    use session_runtime::record::{Record, RecordField};
+    use session_runtime::store::{SaveOutcome, SessionMeta, SessionStore};
     use session_runtime::{PostgresStore, SessionId};
     use sqlx::postgres::PgPoolOptions;
 
@@ -96,11 +97,29 @@ mod statements {
         store.create(&id.digest(), &data, &meta, NOW).await.unwrap();
         store.load(&id.digest(), NOW).await.unwrap();
         store.save(&id.digest(), &data, &meta, NOW).await.unwrap();
+        // A save that moves the owner is its own statement (naming the owner column).
+        store
+            .save(&id.digest(), &owned_by("nobody", &data), &meta, NOW)
+            .await
+            .unwrap();
         store.touch(&id.digest(), &meta, NOW).await.unwrap();
+        store.owned_by("nobody", NOW).await.unwrap();
         store.take(&id.digest(), NOW).await.unwrap();
         store.delete(&id.digest()).await.unwrap();
         proxy.take();
         (proxy, store)
+    }
+
+    /// `data` with the owner field the layer writes (`__owner`, a MessagePack string).
+    fn owned_by(owner: &str, data: &Record) -> Record {
+        let mut value = Vec::new();
+        rmp::encode::write_str(&mut value, owner).unwrap();
+        let mut record = data.clone();
+        record.fields.push(RecordField {
+            key: "__owner".into(),
+            value,
+        });
+        record
     }
 
     #[tokio::test]
@@ -118,6 +137,8 @@ mod statements {
             ("create", "INSERT"),
             ("load", "SELECT"),
             ("save", "UPDATE"),
+            ("save moving the owner", "UPDATE"),
+            ("owned_by", "SELECT"),
             ("touch", "UPDATE"),
             ("take", "DELETE"),
             ("delete", "DELETE"),
@@ -127,6 +148,15 @@ mod statements {
                 "create" => drop(store.create(&id.digest(), &data, &meta, NOW).await.unwrap()),
                 "load" => assert!(store.load(&id.digest(), NOW).await.unwrap().is_some()),
                 "save" => drop(store.save(&id.digest(), &data, &meta, NOW).await.unwrap()),
+                "save moving the owner" => {
+                    let changes = owned_by("ada", &record(&[("a", &[3])]));
+                    let saved = store.save(&id.digest(), &changes, &meta, NOW).await;
+                    assert_eq!(saved.unwrap(), SaveOutcome::Saved);
+                }
+                "owned_by" => {
+                    let listed = store.owned_by("ada", NOW).await.unwrap();
+                    assert_eq!(listed.len(), 1, "the save moved the owner");
+                }
                 "touch" => drop(store.touch(&id.digest(), &meta, NOW).await.unwrap()),
                 "take" => assert!(store.take(&id.digest(), NOW).await.unwrap().is_some()),
                 _ => assert!(!store.delete(&id.digest()).await.unwrap()),
@@ -251,13 +281,17 @@ mod layout {
             indexes.iter().any(|index| index.contains("(expires_ms)")),
             "{indexes:?}"
         );
+        assert!(
+            indexes.iter().any(|index| index.contains("(owner)")),
+            "the owner index: {indexes:?}"
+        );
         let versions: Vec<i64> = sqlx::query_scalar(&format!(
             "SELECT version FROM {schema}.app_sessions_migrations"
         ))
         .fetch_all(&mut db)
         .await
         .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
     }
 
     #[tokio::test]
@@ -314,7 +348,7 @@ mod migrate {
         .fetch_all(&mut db)
         .await
         .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
         // The store works.
         let app = serve(stores.pop().unwrap(), |layer| layer).await;
         app.visit().await;
@@ -468,11 +502,21 @@ mod sweeper {
         assert_eq!(rows, 0, "the sweeper never ran");
 
         drop(app);
-        sqlx::query(&insert_expired).execute(&mut db).await.unwrap();
-        // Ten sweep intervals with the store gone: the row stays.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let rows: i64 = sqlx::query_scalar(&count).fetch_one(&mut db).await.unwrap();
-        assert_eq!(rows, 1, "a sweeper outlived its store");
+        // The server's connection tasks may hold the router (and the store) a moment after
+        // the app is dropped: the sweeper must stop once they let go. Each round inserts an
+        // expired row and gives the sweeper ten intervals; a round in which the row stays
+        // shows it stopped. A sweeper that outlives its store fails every round.
+        let mut stopped = false;
+        for _ in 0..50 {
+            sqlx::query(&insert_expired).execute(&mut db).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let rows: i64 = sqlx::query_scalar(&count).fetch_one(&mut db).await.unwrap();
+            if rows > 0 {
+                stopped = true;
+                break;
+            }
+        }
+        assert!(stopped, "a sweeper outlived its store");
     }
 }
 
@@ -677,5 +721,135 @@ mod faults {
             .await
             .unwrap_err();
         assert!(matches!(error, SqlConnectError::InvalidUrl(_)), "{error:?}");
+    }
+}
+
+mod owner_index {
+    //! The owner column: the plan of a listing, and tables from before it existed.
+
+    use integration_tests::postgres_harness::shared;
+    use integration_tests::sql_stores::listed_once_a_save_carries_the_owner;
+    use integration_tests::store_suite::NOW;
+    use session_runtime::store::SessionStore;
+    use session_runtime::{PostgresStore, SessionId};
+    use sqlx::postgres::PgPoolOptions;
+
+    use super::support::*;
+
+    /// The store's own prepared `owned_by` statement, planned by PostgreSQL over 20,000
+    /// sessions of 2,000 owners: an index scan of the owner index, never a scan of the
+    /// table, so listing k sessions reads k rows.
+    #[tokio::test]
+    async fn listing_an_owner_uses_the_owner_index_not_a_scan() {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        // One connection: the statement the store prepares is the one looked at below.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(database.url())
+            .await
+            .unwrap();
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .build(pool.clone())
+            .unwrap();
+        store.migrate().await.unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.http_sessions (id, version, created_ms, expires_ms, fields, owner) \
+             SELECT sha256(i::text::bytea), 1, 0, {}, '{{}}', 'user-' || (i % 2000) \
+             FROM generate_series(1, 20000) i",
+            NOW + 3_600_000
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(&format!("ANALYZE {schema}.http_sessions"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(store.owned_by("user-7", NOW).await.unwrap().len(), 10);
+
+        let mut connection = pool.acquire().await.unwrap();
+        let name: String = sqlx::query_scalar(
+            "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'SELECT id, %WHERE owner = $1%'",
+        )
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+        let plan: Vec<String> =
+            sqlx::query_scalar(&format!("EXPLAIN EXECUTE {name}('user-7', {NOW})"))
+                .fetch_all(&mut *connection)
+                .await
+                .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("http_sessions_owner_idx"), "{plan}");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+    }
+
+    /// A table migrated by the previous version (layout 1, no owner column) keeps its
+    /// sessions through `migrate`; they read their creation time as their last use, and
+    /// are in no list until a write carries their owner (the layer writes it when the
+    /// owner field changes: at login).
+    #[tokio::test]
+    async fn upgrading_a_version_1_table_keeps_its_sessions_and_lists_them_once_their_owner_is_written(
+    ) {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let mut db = psql(database.url()).await;
+        // Layout 1 exactly as the previous version's `migrate` made it, with one session.
+        let id = SessionId::generate().unwrap().digest();
+        for statement in [
+            format!(
+                "CREATE TABLE {schema}.http_sessions (
+                    id BYTEA PRIMARY KEY,
+                    version BIGINT NOT NULL,
+                    created_ms BIGINT NOT NULL,
+                    expires_ms BIGINT,
+                    absolute_ms BIGINT,
+                    fields JSONB NOT NULL DEFAULT '{{}}'::jsonb
+                )"
+            ),
+            format!(
+                "CREATE INDEX http_sessions_expires_idx ON {schema}.http_sessions (expires_ms) \
+                 WHERE expires_ms IS NOT NULL"
+            ),
+            format!(
+                "CREATE TABLE {schema}.http_sessions_migrations \
+                 (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)"
+            ),
+            format!("INSERT INTO {schema}.http_sessions_migrations VALUES (1, 0)"),
+        ] {
+            sqlx::query(&statement).execute(&mut db).await.unwrap();
+        }
+        // `data` = [1] (base64 "AQ"), as the previous version wrote fields.
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.http_sessions (id, version, created_ms, expires_ms, fields) \
+             VALUES ($1, 1, $2, $3, '{{\"data\": \"AQ\"}}')"
+        ))
+        .bind(id.as_bytes().as_slice())
+        .bind(i64::try_from(NOW - 1_000).unwrap())
+        .bind(i64::try_from(NOW + 3_600_000).unwrap())
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let versions: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT version FROM {schema}.http_sessions_migrations ORDER BY version"
+        ))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(versions, [1, 2]);
+        let loaded = store.load(&id, NOW).await.unwrap().expect("kept");
+        assert_eq!(loaded.record.get("data"), Some(&[1u8][..]));
+        assert_eq!(loaded.meta.seen_ms, NOW - 1_000, "the creation time");
+
+        listed_once_a_save_carries_the_owner(&store, &id).await;
     }
 }

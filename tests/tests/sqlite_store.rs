@@ -130,11 +130,15 @@ mod layout {
             !index.iter().any(|sql| sql.contains("(expires_ms)")),
             "a save would write the deadline index: {index:?}"
         );
+        assert!(
+            index.iter().any(|sql| sql.contains("(owner)")),
+            "the owner index: {index:?}"
+        );
         let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM app_sessions_migrations")
             .fetch_all(&mut db)
             .await
             .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
     }
 
     /// Layout version 1, as `migrate()` made it before version 2 (the sweep column).
@@ -215,14 +219,17 @@ mod layout {
             .fetch_all(&mut db)
             .await
             .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
         let indexes: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'http_sessions' AND sql IS NOT NULL",
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'http_sessions' AND sql IS NOT NULL ORDER BY name",
         )
         .fetch_all(&mut db)
         .await
         .unwrap();
-        assert_eq!(indexes, ["http_sessions_sweep_idx"]);
+        assert_eq!(
+            indexes,
+            ["http_sessions_owner_idx", "http_sessions_sweep_idx"]
+        );
     }
 
     #[tokio::test]
@@ -326,7 +333,7 @@ mod contention {
             .fetch_all(&mut db)
             .await
             .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
         let app = serve(stores.pop().unwrap(), |layer| layer).await;
         app.visit().await;
     }
@@ -694,5 +701,75 @@ mod faults {
             status, 200,
             "the app did not recover once the file was writable"
         );
+    }
+}
+
+mod owner_index {
+    //! The owner column on files from before it existed. (The plan of a listing is checked
+    //! by the store's unit test `listing_an_owner_searches_the_owner_index`, on the store's
+    //! own statement text.)
+
+    use integration_tests::sql_stores::listed_once_a_save_carries_the_owner;
+    use integration_tests::store_suite::NOW;
+    use integration_tests::temp::TempDir;
+    use session_runtime::store::SessionStore;
+    use session_runtime::{SessionId, SqliteStore};
+
+    use super::support::*;
+
+    /// A file migrated by the previous version (layout 1, no owner column) keeps its
+    /// sessions through `migrate`; they read their creation time as their last use, and
+    /// are in no list until a write carries their owner (the layer writes it when the
+    /// owner field changes: at login).
+    #[tokio::test]
+    async fn upgrading_a_version_1_file_keeps_its_sessions_and_lists_them_once_their_owner_is_written(
+    ) {
+        let dir = TempDir::new("sqlite");
+        let url = dir.sqlite_url("sessions.db");
+        let mut db = sqlite(&format!("{url}?mode=rwc")).await;
+        // Layout 1 exactly as the previous version's `migrate` made it, with one session.
+        let id = SessionId::generate().unwrap().digest();
+        for statement in [
+            "CREATE TABLE http_sessions (
+                id BLOB PRIMARY KEY NOT NULL,
+                version INTEGER NOT NULL,
+                created_ms INTEGER NOT NULL,
+                expires_ms INTEGER,
+                absolute_ms INTEGER,
+                fields TEXT NOT NULL DEFAULT '{}'
+            ) WITHOUT ROWID",
+            "CREATE INDEX http_sessions_expires_idx ON http_sessions (expires_ms) \
+             WHERE expires_ms IS NOT NULL",
+            "CREATE TABLE http_sessions_migrations \
+             (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
+            "INSERT INTO http_sessions_migrations VALUES (1, 0)",
+        ] {
+            sqlx::query(statement).execute(&mut db).await.unwrap();
+        }
+        // `data` = [1] (base64 "AQ"), as the previous version wrote fields.
+        sqlx::query(
+            "INSERT INTO http_sessions (id, version, created_ms, expires_ms, fields) \
+             VALUES (?1, 1, ?2, ?3, '{\"data\": \"AQ\"}')",
+        )
+        .bind(id.as_bytes().as_slice())
+        .bind(i64::try_from(NOW - 1_000).unwrap())
+        .bind(i64::try_from(NOW + 3_600_000).unwrap())
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM http_sessions_migrations ORDER BY version")
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+        assert_eq!(versions, [1, 2, 3]);
+        let loaded = store.load(&id, NOW).await.unwrap().expect("kept");
+        assert_eq!(loaded.record.get("data"), Some(&[1u8][..]));
+        assert_eq!(loaded.meta.seen_ms, NOW - 1_000, "the creation time");
+
+        listed_once_a_save_carries_the_owner(&store, &id).await;
     }
 }

@@ -36,6 +36,10 @@ use crate::store::{Loaded, SessionMeta, StoreError};
 pub(crate) const DEFAULT_TABLE: &str = "http_sessions";
 /// Expired rows removed per statement by the sweeper.
 pub(crate) const SWEEP_BATCH: i64 = 1_000;
+/// Rows removed per statement by `clear`: each statement stays well within the query timeout
+/// (which the server enforces too) and holds its locks briefly, so that requests running
+/// meanwhile wait for one batch at most, not for the whole table.
+pub(crate) const CLEAR_BATCH: i64 = 10_000;
 pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest query timeout taken as given: longer ones are cut to it (a timer that long is
@@ -158,13 +162,14 @@ pub(crate) fn fields_json(record: &Record) -> String {
 }
 
 /// One row as the stores select it: schema version, created, idle and absolute deadlines,
-/// and the fields' JSON text, borrowed from the database's row.
+/// the fields' JSON text borrowed from the database's row, and the last use.
 pub(crate) struct Row<'r> {
     pub(crate) version: i64,
     pub(crate) created_ms: i64,
     pub(crate) expires_ms: Option<i64>,
     pub(crate) absolute_ms: Option<i64>,
     pub(crate) fields: &'r str,
+    pub(crate) seen_ms: i64,
 }
 
 impl Row<'_> {
@@ -175,8 +180,7 @@ impl Row<'_> {
         let created_ms = ms(self.created_ms, "bad creation time")?;
         let meta = SessionMeta {
             created_ms,
-            // Not kept by this layout yet: the creation time stands in.
-            seen_ms: created_ms,
+            seen_ms: ms(self.seen_ms, "bad last use")?,
             expires_ms: self
                 .expires_ms
                 .map(|value| ms(value, "bad expiry"))
@@ -318,7 +322,7 @@ pub(crate) async fn bounded<T>(
 /// The parts of a SQL store that are the same text for every database: the
 /// [`SessionStore`](crate::store::SessionStore) implementation over the store's
 /// `Statements`, the sweep, and the helpers they share. Each store module defines
-/// `STORE`, `Inner` (with `pool`, `sql`, `timeout`, `clock`, `removals`, `sweeper`) and
+/// `STORE`, `Inner` (with `pool`, `sql`, `timeout`, `clock`, `removals`, `sweeper`, `watchers`) and
 /// its statements, and invokes this with its types; the SQL differs, the code does not.
 macro_rules! sql_store {
     ($store:ty, $db:ty, $args:ty, $row:ty) => {
@@ -373,6 +377,7 @@ macro_rules! sql_store {
                 expires_ms: row.try_get(first + 2)?,
                 absolute_ms: row.try_get(first + 3)?,
                 fields: row.try_get(first + 4)?,
+                seen_ms: row.try_get(first + 5)?,
             })
         }
 
@@ -425,6 +430,7 @@ macro_rules! sql_store {
                         .filter_map(|row| {
                             let id: Vec<u8> = row.try_get(0).ok()?;
                             let digest = SessionDigest::from_bytes(id.try_into().ok()?);
+                            self.watchers.notify(&digest);
                             let loaded = loaded_or_warn(Some(row_of(row, 1)), STORE)?;
                             Some(Removed {
                                 digest,
@@ -476,7 +482,10 @@ macro_rules! sql_store {
                 let query = sqlx::query(&self.inner.sql.create)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
-                let query = bind_meta(query, record.version, meta).bind(fields_json(record));
+                let query = bind_meta(query, record.version, meta)
+                    .bind(fields_json(record))
+                    .bind(to_sql_ms(meta.seen_ms))
+                    .bind(record.owner().key());
                 Ok(match self.affected("create", query).await? {
                     0 => CreateOutcome::IdTaken,
                     _ => CreateOutcome::Created,
@@ -491,18 +500,31 @@ macro_rules! sql_store {
                 now_ms: u64,
             ) -> Result<SaveOutcome, StoreError> {
                 let digest = *id;
-                let query = sqlx::query(&self.inner.sql.save)
-                    .bind(digest.as_bytes().as_slice())
-                    .bind(to_sql_ms(now_ms));
                 let fields = fields_json(changes);
-                let query = bind_meta(query, changes.version, meta).bind(fields.as_str());
-                let mut rows = self.affected("save", query).await?;
-                if let (0, Some(moved)) = (rows, &self.inner.sql.save_moved) {
-                    let query = sqlx::query(moved)
+                // A save that moves the owner names the `owner` column; the others do not
+                // (SQLite rewrites the index entry of every indexed column a SET names).
+                let owner = changes.owner();
+                let (statement, moved) = if owner == OwnerField::Absent {
+                    (&self.inner.sql.save, &self.inner.sql.save_moved)
+                } else {
+                    (&self.inner.sql.save_owner, &self.inner.sql.save_owner_moved)
+                };
+                let save = |statement| {
+                    let query = sqlx::query(statement)
                         .bind(digest.as_bytes().as_slice())
                         .bind(to_sql_ms(now_ms));
-                    let query = bind_meta(query, changes.version, meta).bind(fields.as_str());
-                    rows = self.affected("save", query).await?;
+                    let query = bind_meta(query, changes.version, meta)
+                        .bind(fields.as_str())
+                        .bind(to_sql_ms(meta.seen_ms));
+                    if owner == OwnerField::Absent {
+                        query
+                    } else {
+                        query.bind(owner.key())
+                    }
+                };
+                let mut rows = self.affected("save", save(statement)).await?;
+                if let (0, Some(moved)) = (rows, moved) {
+                    rows = self.affected("save", save(moved)).await?;
                 }
                 Ok(saved(rows))
             }
@@ -521,6 +543,7 @@ macro_rules! sql_store {
                         .bind(to_sql_ms(meta.created_ms))
                         .bind(meta.expires_ms.map(to_sql_ms))
                         .bind(meta.absolute_ms.map(to_sql_ms))
+                        .bind(to_sql_ms(meta.seen_ms))
                 };
                 let mut rows = self.affected("touch", touch(&self.inner.sql.touch)).await?;
                 if let (0, Some(moved)) = (rows, &self.inner.sql.touch_moved) {
@@ -538,17 +561,101 @@ macro_rules! sql_store {
                 let query = sqlx::query(&self.inner.sql.take)
                     .bind(digest.as_bytes().as_slice())
                     .bind(to_sql_ms(now_ms));
-                self.optional("take", query).await
+                let taken = self.optional("take", query).await?;
+                if taken.is_some() {
+                    self.inner.watchers.notify(&digest);
+                }
+                Ok(taken)
             }
 
             async fn delete(&self, id: &SessionDigest) -> Result<bool, StoreError> {
                 let digest = *id;
                 let query = sqlx::query(&self.inner.sql.delete).bind(digest.as_bytes().as_slice());
-                Ok(self.affected("delete", query).await? > 0)
+                let deleted = self.affected("delete", query).await? > 0;
+                if deleted {
+                    self.inner.watchers.notify(&digest);
+                }
+                Ok(deleted)
             }
 
             fn subscribe_removals(&self, listener: &RemovalListener) {
                 self.inner.removals.subscribe(listener);
+            }
+
+            async fn owned_by(
+                &self,
+                owner: &str,
+                now_ms: u64,
+            ) -> Result<Vec<(SessionDigest, Loaded)>, StoreError> {
+                self.start();
+                let rows = bounded(
+                    self.inner.timeout,
+                    STORE,
+                    "owned_by",
+                    sqlx::query(&self.inner.sql.owned_by)
+                        .bind(owner)
+                        .bind(to_sql_ms(now_ms))
+                        .fetch_all(&self.inner.pool),
+                )
+                .await?;
+                Ok(rows
+                    .iter()
+                    .filter_map(|row| {
+                        let id: Vec<u8> = row.try_get(0).ok()?;
+                        let digest = SessionDigest::from_bytes(id.try_into().ok()?);
+                        let loaded = loaded_or_warn(Some(row_of(row, 1)), STORE)?;
+                        Some((digest, loaded))
+                    })
+                    .collect())
+            }
+
+            async fn count(&self, now_ms: u64) -> Result<u64, StoreError> {
+                let count: i64 = bounded(
+                    self.inner.timeout,
+                    STORE,
+                    "count",
+                    sqlx::query_scalar(&self.inner.sql.count)
+                        .bind(to_sql_ms(now_ms))
+                        .fetch_one(&self.inner.pool),
+                )
+                .await?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
+            async fn clear(&self) -> Result<u64, StoreError> {
+                let mut total = 0;
+                loop {
+                    let query = sqlx::query(&self.inner.sql.clear).bind(CLEAR_BATCH);
+                    let batch = self.affected("clear", query).await?;
+                    total += batch;
+                    if batch < CLEAR_BATCH.unsigned_abs() {
+                        break;
+                    }
+                }
+                // Every watched session is gone now.
+                for id in self.inner.watchers.watched() {
+                    self.inner.watchers.notify(&id);
+                }
+                Ok(total)
+            }
+
+            async fn watch_removal(&self, id: &SessionDigest) -> Result<RemovalWatch, StoreError> {
+                // Registered first, checked second: a removal in between resolves the watch.
+                // A row expired but not swept yet is still stored: the sweep resolves it.
+                let watch = self.inner.watchers.watch(id);
+                let query = sqlx::query(&self.inner.sql.exists).bind(id.as_bytes().as_slice());
+                let stored = bounded(
+                    self.inner.timeout,
+                    STORE,
+                    "watch_removal",
+                    query.fetch_optional(&self.inner.pool),
+                )
+                .await?;
+                Ok(if stored.is_some() {
+                    watch
+                } else {
+                    RemovalWatch::resolved()
+                })
             }
         }
 
@@ -591,6 +698,7 @@ mod tests {
             expires_ms: Some(9),
             absolute_ms: None,
             fields: &fields_json(&record),
+            seen_ms: 7,
         };
         let loaded = row.into_loaded().unwrap();
         let mut fields = loaded.record.fields.clone();
@@ -599,6 +707,7 @@ mod tests {
         expected.sort_by(|a, b| a.key.cmp(&b.key));
         assert_eq!(fields, expected);
         assert_eq!(loaded.meta.expires_ms, Some(9));
+        assert_eq!(loaded.meta.seen_ms, 7);
     }
 
     #[test]
@@ -609,6 +718,7 @@ mod tests {
             expires_ms: None,
             absolute_ms: None,
             fields,
+            seen_ms: 0,
         };
         assert!(row(-1, 0, "{}").into_loaded().is_err());
         assert!(row(1, -5, "{}").into_loaded().is_err());
@@ -620,6 +730,9 @@ mod tests {
             .into_loaded()
             .is_err());
         assert!(row(1, 0, "{\"a\": \"AQ\"} x").into_loaded().is_err());
+        let mut unseen = row(1, 0, "{}");
+        unseen.seen_ms = -1;
+        assert!(unseen.into_loaded().is_err());
         assert!(row(1, 0, "{}").into_loaded().is_ok());
     }
 

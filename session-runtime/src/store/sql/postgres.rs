@@ -10,15 +10,16 @@ use sqlx::Row as _;
 
 use super::{
     bounded, checked_name, failed, fields_json, loaded_or_warn, to_sql_ms, Row, SqlConnectError,
-    SqlOptions, SWEEP_BATCH,
+    SqlOptions, CLEAR_BATCH, SWEEP_BATCH,
 };
 use crate::clock::Clock;
 use crate::id::SessionDigest;
-use crate::record::Record;
+use crate::record::{OwnerField, Record};
 use crate::store::removals::{Removals, Removed};
 use crate::store::sweeper::{Sweep, Sweeper};
 use crate::store::{
-    CreateOutcome, Loaded, RemovalListener, SaveOutcome, SessionMeta, SessionStore, StoreError,
+    CreateOutcome, Loaded, RemovalListener, RemovalWatch, SaveOutcome, SessionMeta, SessionStore,
+    StoreError, Watchers,
 };
 
 const STORE: &str = "postgres";
@@ -61,8 +62,11 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// | `version` | `BIGINT` | the record's schema version |
 /// | `created_ms`, `expires_ms`, `absolute_ms` | `BIGINT` | creation, idle deadline (capped by the absolute one), absolute deadline: ms since the Unix epoch; `NULL` deadlines never expire |
 /// | `fields` | `JSONB` | the fields: wire key -> base64 of its MessagePack value |
+/// | `owner` | `TEXT` | whose session it is (the record's owner key, `#[databag(owner)]`); `NULL`: no owner |
+/// | `seen_ms` | `BIGINT` | the last use (a save or a touch); `NULL` in rows from before layout 2: the creation time stands in |
 ///
-/// A partial index on `expires_ms` serves the sweeper. Why a row per session with a merged
+/// A partial index on `expires_ms` serves the sweeper, and one on `owner` (rows with an
+/// owner only) serves [`owned_by`](SessionStore::owned_by). Why a row per session with a merged
 /// JSON column rather than a row per field: see the notes in the crate's README ("SQL
 /// stores"). [`migrate`](Self::migrate) creates the table and a `<table>_migrations`
 /// table recording which versions of the layout were applied.
@@ -88,6 +92,39 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// round trip; sqlx still checks a connection when it goes back to the pool (a lone `Sync`,
 /// after the answer is back, outside the request's latency). With
 /// [`from_pool`](Self::from_pool), the pool is yours to configure.
+///
+/// # Owners, counting, clearing, removal watches
+///
+/// The `owner` column follows the record's owner in the statement of each write: `create`
+/// sets it from the whole record; `save` sets it only when the changes carry the owner
+/// (the layer sends it when the owner field changed), to the new key or `NULL`, and leaves
+/// it otherwise (a save that moves the owner is the same `UPDATE` naming `owner` too: still
+/// one statement);
+/// `take`, `delete` and the sweeper remove the row and with it the entry.
+/// [`owned_by`](SessionStore::owned_by) is one `SELECT .. WHERE owner = $1` and live, an
+/// index scan of the owner index (checked with `EXPLAIN` by the test
+/// `owner_index::listing_an_owner_uses_the_owner_index_not_a_scan`), so listing k sessions reads
+/// k rows (plus the owner's expired rows not swept yet). [`count`](SessionStore::count)
+/// reads every live row (it counts exactly; it is not for every request);
+/// [`clear`](SessionStore::clear) deletes every row, 10,000 per statement so that each stays
+/// within the query timeout and requests meanwhile wait for one batch at most, and reports
+/// no removals to `on_deleted`.
+///
+/// [`watch_removal`](SessionStore::watch_removal) resolves when **this store value** (or a
+/// clone of it) takes, deletes, sweeps or clears the session. Removals made by other
+/// processes, or by another store value on the same table, are not delivered (there is no
+/// `LISTEN`/`NOTIFY` yet): a WebSocket watching its session in one instance does not close
+/// when another instance revokes it, until something in this instance removes or sweeps
+/// it. A row that has expired but is not swept yet still counts as stored: its watch
+/// resolves when the sweeper deletes it.
+///
+/// **Upgrading** from layout 1: `migrate` adds the two columns `NULL` (a catalog change: no
+/// row is rewritten) and builds the owner index (a read of the table, under a lock that
+/// holds writes back meanwhile). Sessions stored before keep working; they are in no list
+/// until a write carries their owner: records written before owners existed do not hold
+/// one, and the layer writes it when the owner field changes (at login). Filling the
+/// column from the `fields` JSON is not done: the owner is stored there as base64 of a
+/// MessagePack string, which SQL does not decode, and old records do not hold it anyway.
 ///
 /// # Expiry
 ///
@@ -118,6 +155,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     removals: Removals,
     sweeper: Sweeper,
+    /// Who waits on the removal of which session (removals through this store value).
+    watchers: Watchers,
 }
 
 /// The statements, with the table's name filled in.
@@ -131,18 +170,26 @@ struct Statements {
     load: String,
     create: String,
     save: String,
+    /// A save whose changes move the owner: `save` that also sets `owner` (`$9`).
+    save_owner: String,
     /// Unused here: `save` always names every column it sets (see the SQLite store).
     save_moved: Option<String>,
+    save_owner_moved: Option<String>,
     touch: String,
     touch_moved: Option<String>,
     take: String,
     delete: String,
     refresh: Option<String>,
     sweep: String,
+    owned_by: String,
+    count: String,
+    clear: String,
+    exists: String,
 }
 
 /// Versions of the layout, in order; `migrate` applies those not yet recorded. `{table}` is
-/// the quoted, qualified table name, `{index}` the quoted name of its deadline index.
+/// the quoted, qualified table name, `{index}` the quoted name of its deadline index,
+/// `{owner_index}` that of its owner index.
 const MIGRATIONS: &[(i64, &[&str])] = &[(
     1,
     &[
@@ -156,6 +203,16 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         )",
         "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
     ],
+), (
+    // The owner index (issue 14) and the last use. Both columns start NULL: no rewrite of
+    // existing rows (a NULL `seen_ms` reads as the creation time; a NULL owner is in no
+    // list until the next write that carries the owner), and the partial index starts empty.
+    2,
+    &[
+        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS owner TEXT",
+        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS seen_ms BIGINT",
+        "CREATE INDEX IF NOT EXISTS {owner_index} ON {table} (owner) WHERE owner IS NOT NULL",
+    ],
 )];
 
 /// The advisory lock `migrate` holds: one for every table and schema this crate migrates,
@@ -163,7 +220,9 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
 const MIGRATE_LOCK: i64 = 0x7365_7373_696f_6e72;
 
 const LIVE: &str = "(expires_ms IS NULL OR expires_ms > $2)";
-const COLUMNS: &str = "version, created_ms, expires_ms, absolute_ms, fields::text";
+/// Rows from before the last use was kept (version 1) read their creation time as it.
+const COLUMNS: &str =
+    "version, created_ms, expires_ms, absolute_ms, fields::text, coalesce(seen_ms, created_ms)";
 
 impl Statements {
     fn new(schema: Option<&str>, table: &str) -> Self {
@@ -173,34 +232,41 @@ impl Statements {
         };
         let t = qualify(table);
         let migrations = qualify(&format!("{table}_migrations"));
+        let save_set = "fields = fields || $7::jsonb, version = $3, created_ms = $4, \
+                        expires_ms = $5, absolute_ms = $6, seen_ms = $8";
+        let save_where = format!("id = $1 AND {LIVE} AND version <= $3");
         Self {
             load: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 AND {LIVE}"),
             create: format!(
-                "INSERT INTO {t} AS s (id, version, created_ms, expires_ms, absolute_ms, fields) \
-                 VALUES ($1, $3, $4, $5, $6, $7::jsonb) \
+                "INSERT INTO {t} AS s (id, version, created_ms, expires_ms, absolute_ms, fields, \
+                 seen_ms, owner) \
+                 VALUES ($1, $3, $4, $5, $6, $7::jsonb, $8, $9) \
                  ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, \
                  created_ms = EXCLUDED.created_ms, expires_ms = EXCLUDED.expires_ms, \
-                 absolute_ms = EXCLUDED.absolute_ms, fields = EXCLUDED.fields \
+                 absolute_ms = EXCLUDED.absolute_ms, fields = EXCLUDED.fields, \
+                 seen_ms = EXCLUDED.seen_ms, owner = EXCLUDED.owner \
                  WHERE s.expires_ms IS NOT NULL AND s.expires_ms <= $2"
             ),
-            save: format!(
-                "UPDATE {t} SET fields = fields || $7::jsonb, version = $3, created_ms = $4, \
-                 expires_ms = $5, absolute_ms = $6 \
-                 WHERE id = $1 AND {LIVE} AND version <= $3"
-            ),
+            save: format!("UPDATE {t} SET {save_set} WHERE {save_where}"),
+            save_owner: format!("UPDATE {t} SET {save_set}, owner = $9 WHERE {save_where}"),
             touch: format!(
-                "UPDATE {t} SET created_ms = $3, expires_ms = $4, absolute_ms = $5 \
+                "UPDATE {t} SET created_ms = $3, expires_ms = $4, absolute_ms = $5, seen_ms = $6 \
                  WHERE id = $1 AND {LIVE}"
             ),
             take: format!("DELETE FROM {t} WHERE id = $1 AND {LIVE} RETURNING {COLUMNS}"),
             delete: format!("DELETE FROM {t} WHERE id = $1"),
             save_moved: None,
+            save_owner_moved: None,
             touch_moved: None,
             refresh: None,
             sweep: format!(
                 "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_ms <= $1 \
                  ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, {COLUMNS}"
             ),
+            owned_by: format!("SELECT id, {COLUMNS} FROM {t} WHERE owner = $1 AND {LIVE}"),
+            count: format!("SELECT count(*) FROM {t} WHERE expires_ms IS NULL OR expires_ms > $1"),
+            clear: format!("DELETE FROM {t} WHERE id IN (SELECT id FROM {t} LIMIT $1)"),
+            exists: format!("SELECT 1 FROM {t} WHERE id = $1"),
             name: table.to_owned(),
             table: t,
             migrations,
@@ -212,6 +278,7 @@ impl Statements {
         statement
             .replace("{table}", &self.table)
             .replace("{index}", &format!("\"{}_expires_idx\"", self.name))
+            .replace("{owner_index}", &format!("\"{}_owner_idx\"", self.name))
     }
 }
 
@@ -308,6 +375,7 @@ impl PostgresStoreBuilder {
                 clock: self.options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(self.options.sweep_interval),
+                watchers: Watchers::new(),
             }),
         })
     }
@@ -356,6 +424,7 @@ impl PostgresStore {
                 clock: options.clock,
                 removals: Removals::default(),
                 sweeper: Sweeper::new(options.sweep_interval),
+                watchers: Watchers::new(),
             }),
         }
     }
