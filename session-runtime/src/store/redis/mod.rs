@@ -1,7 +1,10 @@
 //! [`RedisStore`]: sessions in Redis or Redis Cluster (feature `redis`).
 
 mod layout;
+mod owners;
+mod scan;
 mod scripts;
+mod subscriber;
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,12 +14,15 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
+use super::watch::RemovalWatch;
 use super::{CreateOutcome, Loaded, SaveOutcome, SessionMeta, SessionStore, StoreError};
 use crate::id::SessionDigest;
-use crate::record::Record;
+use crate::record::{OwnerField, Record};
 
 const DEFAULT_PREFIX: &str = "session:";
 const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the removal subscriber rechecks the watched sessions by default.
+const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(30);
 /// Redis refuses expiry times that overflow its clock; a century is "never" for a session.
 const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
@@ -95,6 +101,13 @@ pub struct RedisStore {
     connection: Connection,
     prefix: std::sync::Arc<str>,
     command_timeout: Duration,
+    /// Where the removal subscriber connects: the server, or each node of a cluster in turn
+    /// (Redis broadcasts a cluster's publications to every node).
+    subscribe_to: std::sync::Arc<[redis::Client]>,
+    /// How often the subscriber checks that the watched sessions still exist.
+    recheck_interval: Duration,
+    /// The removal watches and their subscriber, shared by clones.
+    shared: std::sync::Arc<subscriber::Shared>,
 }
 
 /// Connecting to Redis failed.
@@ -151,6 +164,54 @@ impl ConnectionLike for Connection {
     }
 }
 
+impl Connection {
+    /// Sends `commands` in one round trip per node: a pipeline on a single server,
+    /// concurrent requests on a cluster (whose keys may lie in different slots). A command
+    /// that found a key of the wrong type gives `None`.
+    async fn each(&self, commands: Vec<Cmd>) -> RedisResult<Vec<Option<Value>>> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.clone();
+        let wrong_type = |code: Option<&str>| code == Some("WRONGTYPE");
+        match &mut connection {
+            Connection::Single(single) => {
+                let mut pipeline = redis::pipe();
+                pipeline.ignore_errors();
+                for command in commands {
+                    pipeline.add_command(command);
+                }
+                let replies: Vec<Value> = pipeline.query_async(single).await?;
+                replies
+                    .into_iter()
+                    .map(|reply| match reply {
+                        Value::ServerError(error) if wrong_type(Some(error.code())) => Ok(None),
+                        Value::ServerError(error) => Err(RedisError::from(error)),
+                        other => Ok(Some(other)),
+                    })
+                    .collect()
+            }
+            Connection::Cluster(cluster) => {
+                let requests = commands.iter().map(|command| {
+                    let mut cluster = cluster.clone();
+                    async move {
+                        match command.query_async::<Value>(&mut cluster).await {
+                            Ok(reply) => Ok(Some(reply)),
+                            Err(error) if wrong_type(error.code()) => Ok(None),
+                            Err(error) => Err(error),
+                        }
+                    }
+                });
+                futures_util::future::join_all(requests)
+                    .await
+                    .into_iter()
+                    .collect()
+            }
+        }
+    }
+
+}
+
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mode = match self.connection {
@@ -169,7 +230,7 @@ impl RedisStore {
     /// Hash fields the store keeps for itself. A [`Databag`](crate::Databag) field whose
     /// wire key is one of these cannot be stored: saving it fails with a [`StoreError`]
     /// that says to rename it.
-    pub const RESERVED_FIELDS: [&'static str; 5] = layout::RESERVED_FIELDS;
+    pub const RESERVED_FIELDS: [&'static str; 6] = layout::RESERVED_FIELDS;
 
     /// Connects to the single Redis server at `url`: `redis://[[user]:password@]host[:port][/db]`
     /// or `unix:///path/to/redis.sock` (`rediss://` for TLS needs one of the `redis` crate's
@@ -202,7 +263,8 @@ impl RedisStore {
             .map_err(unreachable)?;
         let mut connection = Connection::Single(manager);
         load_scripts(&mut connection).await.map_err(unreachable)?;
-        Ok(Self::with_connection(connection))
+        let subscriber = redis::Client::open(url).map_err(RedisConnectError::InvalidUrl)?;
+        Ok(Self::with_connection(connection, vec![subscriber]))
     }
 
     /// Connects to a Redis Cluster through any of its `nodes` (URLs as for
@@ -242,6 +304,11 @@ impl RedisStore {
             address: address.clone(),
             source,
         };
+        let subscribe_to = nodes
+            .iter()
+            .map(|node| redis::Client::open(node.as_str()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(RedisConnectError::InvalidUrl)?;
         let client = ClusterClient::builder(nodes)
             .connection_timeout(DEFAULT_COMMAND_TIMEOUT)
             .retries(3)
@@ -250,14 +317,17 @@ impl RedisStore {
         let cluster = client.get_async_connection().await.map_err(unreachable)?;
         let mut connection = Connection::Cluster(cluster);
         load_scripts(&mut connection).await.map_err(unreachable)?;
-        Ok(Self::with_connection(connection))
+        Ok(Self::with_connection(connection, subscribe_to))
     }
 
-    fn with_connection(connection: Connection) -> Self {
+    fn with_connection(connection: Connection, subscribe_to: Vec<redis::Client>) -> Self {
         Self {
             connection,
             prefix: DEFAULT_PREFIX.into(),
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            subscribe_to: subscribe_to.into(),
+            recheck_interval: DEFAULT_RECHECK_INTERVAL,
+            shared: std::sync::Arc::default(),
         }
     }
 
@@ -267,6 +337,19 @@ impl RedisStore {
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into().into();
+        // Watches follow the prefix's channel: a store with another prefix watches apart.
+        self.shared = std::sync::Arc::default();
+        self
+    }
+
+    /// How often the removal subscriber checks that every watched session still exists
+    /// (default 30 seconds): the bound on how late a watch learns of a session that Redis
+    /// expired (expiry publishes nothing). Removals by this store's operations are
+    /// published and arrive at once. See [Removal watches](#removal-watches).
+    #[must_use]
+    pub fn watch_recheck_interval(mut self, interval: Duration) -> Self {
+        self.recheck_interval = interval.max(Duration::from_millis(10));
+        self.shared = std::sync::Arc::default();
         self
     }
 
@@ -316,14 +399,36 @@ impl RedisStore {
         meta: &SessionMeta,
         now_ms: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        let (set, unset) = layout::meta_fields(meta);
-        let key = layout::key(&self.prefix, id);
-        let mut invocation = scripts::UPDATE.key(key);
+        let (set, mut unset) = layout::meta_fields(meta);
+        let owner = changes.map_or(OwnerField::Absent, Record::owner);
+        let tag = match owner {
+            OwnerField::Set(_) => Some(layout::new_tag()?),
+            OwnerField::Cleared => {
+                unset.push(layout::OWNER_TAG);
+                None
+            }
+            OwnerField::Absent => None,
+        };
+        let entry = owner.key().zip(tag.as_deref()).map(|(owner, tag)| {
+            (
+                owner.to_owned(),
+                layout::owner_key(&self.prefix, owner),
+                layout::member(id, tag),
+            )
+        });
+        let mut invocation = scripts::UPDATE.key(layout::key(&self.prefix, id));
+        if let (false, Some((_, owner_key, _))) = (self.is_cluster(), &entry) {
+            // One server: the entry is added by the script, with the owner.
+            invocation.key(owner_key);
+        }
         let version = changes.map(|changes| changes.version.to_string());
+        let owner_changes = !matches!(owner, OwnerField::Absent);
         invocation
             .arg(now_ms)
             .arg(ttl_arg(meta, now_ms))
             .arg(version.unwrap_or_default())
+            .arg(if owner_changes { "1" } else { "" })
+            .arg(entry.as_ref().map_or("", |(_, _, member)| member.as_str()))
             .arg(unset.len())
             .arg(&unset);
         for (field, value) in &set {
@@ -333,20 +438,95 @@ impl RedisStore {
             invocation
                 .arg(layout::VERSION)
                 .arg(changes.version.to_string());
+            if let Some(tag) = &tag {
+                invocation.arg(layout::OWNER_TAG).arg(tag);
+            }
             for field in &changes.fields {
                 invocation.arg(&field.key).arg(&field.value);
             }
         }
-        let mut connection = self.connection.clone();
         let operation = if changes.is_some() { "save" } else { "touch" };
-        let written: i64 = self
-            .bounded(operation, invocation.invoke_async(&mut connection))
-            .await?;
-        Ok(if written == 1 {
-            SaveOutcome::Saved
-        } else {
-            SaveOutcome::Missing
+        if !owner_changes {
+            let mut connection = self.connection.clone();
+            let written: Vec<Value> = self
+                .bounded(operation, invocation.invoke_async(&mut connection))
+                .await?;
+            return Ok(save_outcome(written.first()));
+        }
+        let this = self.clone();
+        let (id, tag) = (*id, tag);
+        Self::detached(async move {
+            let mut connection = this.connection.clone();
+            let reply = this
+                .bounded(operation, invocation.invoke_async::<Vec<Value>>(&mut connection))
+                .await;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(error) => {
+                    // The write may still land (Redis runs it late): take the owner back
+                    // after it, on the same connection, so that it never lands unlisted.
+                    if let (true, Some(tag)) = (this.is_cluster(), &tag) {
+                        this.disown(&id, tag).await;
+                    }
+                    return Err(error);
+                }
+            };
+            let mut reply = reply.into_iter();
+            if save_outcome(reply.next().as_ref()) == SaveOutcome::Missing {
+                return Ok(SaveOutcome::Missing);
+            }
+            if let (true, Some((_, owner_key, member)), Some(tag)) =
+                (this.is_cluster(), &entry, &tag)
+            {
+                if let Err(error) = this.add_entry(owner_key, member).await {
+                    this.disown(&id, tag).await;
+                    return Err(error);
+                }
+            }
+            // The previous owner's entry no longer matches the session: drop it now
+            // rather than at that owner's next listing.
+            if let (Some(Value::BulkString(before)), Some(Value::BulkString(before_tag))) =
+                (reply.next(), reply.next())
+            {
+                if let (Some(before), Ok(before_tag)) = (
+                    crate::schema::read_str(&before),
+                    std::str::from_utf8(&before_tag),
+                ) {
+                    if tag.as_deref() != Some(before_tag) {
+                        this.drop_entry(before, &id, before_tag).await;
+                    }
+                }
+            }
+            if let Some((owner, owner_key, _)) = &entry {
+                this.prune_sample(owner, owner_key).await;
+            }
+            Ok(SaveOutcome::Saved)
         })
+        .await
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.connection, Connection::Cluster(_))
+    }
+
+    /// Sends `commands` in one round trip per node; see [`Connection::each`].
+    async fn each(&self, commands: Vec<Cmd>) -> RedisResult<Vec<Option<Value>>> {
+        self.connection.each(commands).await
+    }
+
+    /// Runs `work` to its end even if the caller stops waiting (a request timed out or
+    /// dropped): on a cluster, a write and its owner-index entry are two commands, and a
+    /// caller dropped between them must not leave a session out of its owner's list.
+    async fn detached<T: Send + 'static>(
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .spawn(work)
+                .await
+                .unwrap_or_else(|error| Err(StoreError::message(format!("store task failed: {error}")))),
+            Err(_) => work.await,
+        }
     }
 }
 
@@ -413,29 +593,73 @@ impl SessionStore for RedisStore {
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
         layout::check_field_keys(record)?;
+        let owner = record.owner().key().map(str::to_owned);
+        let tag = owner.as_ref().map(|_| layout::new_tag()).transpose()?;
         let (set, _) = layout::meta_fields(meta);
-        let key = layout::key(&self.prefix, id);
-        let mut invocation = scripts::CREATE.key(key);
+        let mut invocation = scripts::CREATE.key(layout::key(&self.prefix, id));
+        let entry = owner.as_deref().zip(tag.as_deref()).map(|(owner, tag)| {
+            (layout::owner_key(&self.prefix, owner), layout::member(id, tag))
+        });
+        if let (false, Some((owner_key, _))) = (self.is_cluster(), &entry) {
+            // One server: the entry is added by the script, with the hash.
+            invocation.key(owner_key);
+        }
         invocation
             .arg(now_ms)
             .arg(ttl_arg(meta, now_ms))
+            .arg(layout::channel(&self.prefix))
+            .arg(entry.as_ref().map_or("", |(_, member)| member.as_str()))
+            .arg(id.to_hex())
             .arg(layout::VERSION)
             .arg(record.version.to_string());
         for (field, value) in &set {
             invocation.arg(*field).arg(value);
         }
+        if let Some(tag) = &tag {
+            invocation.arg(layout::OWNER_TAG).arg(tag);
+        }
         for field in &record.fields {
             invocation.arg(&field.key).arg(&field.value);
         }
-        let mut connection = self.connection.clone();
-        let created: i64 = self
-            .bounded("create", invocation.invoke_async(&mut connection))
-            .await?;
-        Ok(if created == 1 {
-            CreateOutcome::Created
-        } else {
-            CreateOutcome::IdTaken
+        let (Some(owner), Some((owner_key, member))) = (owner, entry) else {
+            let mut connection = self.connection.clone();
+            let created: i64 = self
+                .bounded("create", invocation.invoke_async(&mut connection))
+                .await?;
+            return Ok(create_outcome(created));
+        };
+        let this = self.clone();
+        let id = *id;
+        let Some(tag) = tag else {
+            return Err(StoreError::message("an owner without a tag"));
+        };
+        Self::detached(async move {
+            let mut connection = this.connection.clone();
+            let created = this
+                .bounded("create", invocation.invoke_async::<i64>(&mut connection))
+                .await;
+            match created {
+                Ok(1) => {}
+                Ok(_) => return Ok(CreateOutcome::IdTaken),
+                Err(error) => {
+                    // The write may still land (Redis runs it late): take the owner back
+                    // after it, on the same connection, so that it never lands unlisted.
+                    if this.is_cluster() {
+                        this.disown(&id, &tag).await;
+                    }
+                    return Err(error);
+                }
+            }
+            if this.is_cluster() {
+                if let Err(error) = this.add_entry(&owner_key, &member).await {
+                    this.disown(&id, &tag).await;
+                    return Err(error);
+                }
+            }
+            this.prune_sample(&owner, &owner_key).await;
+            Ok(CreateOutcome::Created)
         })
+        .await
     }
 
     async fn save(
@@ -461,15 +685,25 @@ impl SessionStore for RedisStore {
     async fn take(&self, id: &SessionDigest, now_ms: u64) -> Result<Option<Loaded>, StoreError> {
         let key = layout::key(&self.prefix, id);
         let mut connection = self.connection.clone();
-        let invocation = scripts::TAKE.key(key);
+        let mut invocation = scripts::TAKE.key(key);
+        invocation
+            .arg(layout::channel(&self.prefix))
+            .arg(id.to_hex());
         let reply: Value = self
             .bounded("take", invocation.invoke_async(&mut connection))
             .await?;
         if reply == Value::Nil {
             return Ok(None);
         }
-        match layout::parse(reply) {
-            Ok(taken) => Ok(taken.filter(|taken| !taken.meta.is_expired(now_ms))),
+        self.shared.watchers.notify(id);
+        match layout::parse_tagged(reply) {
+            Ok(Some((taken, tag))) => {
+                if let (Some(owner), Some(tag)) = (taken.record.owner().key(), tag) {
+                    self.drop_entry(owner, id, &tag).await;
+                }
+                Ok(Some(taken).filter(|taken| !taken.meta.is_expired(now_ms)))
+            }
+            Ok(None) => Ok(None),
             Err(reason) => {
                 tracing::warn!(
                     session = %id,
@@ -484,14 +718,86 @@ impl SessionStore for RedisStore {
     async fn delete(&self, id: &SessionDigest) -> Result<bool, StoreError> {
         let key = layout::key(&self.prefix, id);
         let mut connection = self.connection.clone();
-        let removed = self
-            .bounded("delete", async {
-                redis::cmd("DEL")
+        let mut invocation = scripts::DELETE.key(key);
+        invocation
+            .arg(layout::channel(&self.prefix))
+            .arg(id.to_hex());
+        let reply: Vec<Value> = self
+            .bounded("delete", invocation.invoke_async(&mut connection))
+            .await?;
+        let mut reply = reply.into_iter();
+        let deleted = matches!(reply.next(), Some(Value::Int(1)));
+        if deleted {
+            self.shared.watchers.notify(id);
+            if let (Some(Value::BulkString(owner)), Some(Value::BulkString(tag))) =
+                (reply.next(), reply.next())
+            {
+                if let (Some(owner), Ok(tag)) =
+                    (crate::schema::read_str(&owner), std::str::from_utf8(&tag))
+                {
+                    self.drop_entry(owner, id, tag).await;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn owned_by(
+        &self,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Vec<(SessionDigest, Loaded)>, StoreError> {
+        self.bounded("owned_by", self.list_owner(owner, now_ms))
+            .await
+    }
+
+    async fn count(&self, now_ms: u64) -> Result<u64, StoreError> {
+        let _ = now_ms; // Redis' own expiry decides; see the docs of `RedisStore`.
+        self.bounded("count", self.count_sessions()).await
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        let removed = self.bounded("clear", self.remove_everything()).await?;
+        for id in self.shared.watchers.watched() {
+            self.shared.watchers.notify(&id);
+        }
+        Ok(removed)
+    }
+
+    async fn watch_removal(&self, id: &SessionDigest) -> Result<RemovalWatch, StoreError> {
+        self.ensure_subscriber();
+        // Registered first, checked second: a removal in between resolves the watch.
+        let watch = self.shared.watchers.watch(id);
+        let key = layout::key(&self.prefix, id);
+        let mut connection = self.connection.clone();
+        let exists: i64 = self
+            .bounded("watch_removal", async {
+                redis::cmd("EXISTS")
                     .arg(&key)
-                    .query_async::<i64>(&mut connection)
+                    .query_async(&mut connection)
                     .await
             })
             .await?;
-        Ok(removed > 0)
+        Ok(if exists == 0 {
+            RemovalWatch::resolved()
+        } else {
+            watch
+        })
+    }
+}
+
+fn save_outcome(written: Option<&Value>) -> SaveOutcome {
+    if written == Some(&Value::Int(1)) {
+        SaveOutcome::Saved
+    } else {
+        SaveOutcome::Missing
+    }
+}
+
+fn create_outcome(created: i64) -> CreateOutcome {
+    if created == 1 {
+        CreateOutcome::Created
+    } else {
+        CreateOutcome::IdTaken
     }
 }
