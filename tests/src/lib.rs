@@ -18,6 +18,7 @@ pub mod migration;
 pub mod owner_store_suite;
 pub mod postgres_harness;
 pub mod redis_harness;
+pub mod redis_owners;
 pub mod server;
 pub mod session_api;
 pub mod settle;

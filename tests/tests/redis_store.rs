@@ -15,6 +15,74 @@ async fn single() -> (RedisServer, RedisStore) {
 
 integration_tests::server_store_suites!(guarded: super::single());
 
+mod owner_index {
+    //! The owner index and removal watches: across store instances, across a subscriber
+    //! reconnect, under concurrent writers and listers, and what a listing costs.
+
+    use integration_tests::redis_owners::{self as checks, NO_PERIODIC_RECHECK};
+    use session_runtime::RedisStore;
+
+    async fn another(server: &integration_tests::redis_harness::RedisServer) -> RedisStore {
+        RedisStore::new(&server.url()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_watch_resolves_when_another_instance_removes_the_session() {
+        let (server, store) = super::single().await;
+        let other = another(&server).await;
+        checks::a_watch_resolves_when_another_instance_removes_the_session(&store, &other).await;
+    }
+
+    #[tokio::test]
+    async fn a_watch_survives_a_subscriber_reconnect() {
+        let (server, store) = super::single().await;
+        let watching = store.watch_recheck_interval(NO_PERIODIC_RECHECK);
+        let other = another(&server).await;
+        checks::a_watch_survives_a_subscriber_reconnect(&watching, &other, &[&server]).await;
+    }
+
+    #[tokio::test]
+    async fn dropping_the_store_stops_its_subscriber_and_resolves_its_watches() {
+        let (server, store) = super::single().await;
+        checks::dropping_the_store_stops_its_subscriber_and_resolves_its_watches(store, &[&server])
+            .await;
+    }
+
+    #[tokio::test]
+    async fn entries_of_sessions_redis_expired_are_pruned_by_owned_by() {
+        let (server, store) = super::single().await;
+        checks::entries_of_sessions_redis_expired_are_pruned_by_owned_by(&store, &[&server]).await;
+    }
+
+    #[tokio::test]
+    async fn moving_a_session_to_another_owner_drops_the_former_entry() {
+        let (server, store) = super::single().await;
+        checks::moving_a_session_to_another_owner_drops_the_former_entry(&store, &[&server]).await;
+    }
+
+    #[tokio::test]
+    async fn new_sessions_of_an_owner_prune_stale_entries() {
+        let (server, store) = super::single().await;
+        checks::new_sessions_of_an_owner_prune_stale_entries(&store, &[&server]).await;
+    }
+
+    #[tokio::test]
+    async fn owned_by_costs_one_smembers_and_one_hgetall_per_session_of_the_owner() {
+        let (server, store) = super::single().await;
+        checks::owned_by_costs_one_smembers_and_one_hgetall_per_session_of_the_owner(
+            &store,
+            &[&server],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn listings_under_concurrent_writes_are_consistent() {
+        let (_server, store) = super::single().await;
+        checks::listings_under_concurrent_writes_are_consistent(&store).await;
+    }
+}
+
 /// Shared by the tests below: the test app over a Redis store, and a browser.
 mod support {
     use std::time::Duration;
