@@ -57,10 +57,17 @@ const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 ///
 /// Each session is one Redis hash under `<prefix><hex SHA-256 of the id>` (default prefix
 /// `session:`), so a dump of Redis holds no usable token. The hash has one field per stored
-/// [`Databag`](crate::Databag) field (its wire key, holding the field's MessagePack bytes)
-/// and four meta fields: `__v` (schema version), `__c` (created), `__e` (idle deadline) and
-/// `__a` (absolute deadline), times in milliseconds since the Unix epoch. Redis expires the
-/// key at the session's deadline, so abandoned sessions clean themselves up.
+/// [`Databag`](crate::Databag) field (its wire key, holding the field's MessagePack bytes;
+/// the runtime's internal fields such as `__owner` likewise) and the meta fields `__v`
+/// (schema version), `__c` (created), `__s` (last use), `__e` (idle deadline), `__a`
+/// (absolute deadline), times in milliseconds since the Unix epoch, and `__ot` (the owner
+/// tag, below) when the session has an owner. Redis expires the key at the session's
+/// deadline, so abandoned sessions clean themselves up.
+///
+/// Each owner with sessions has a set under `<prefix>owner:<hex SHA-256 of the owner's
+/// key>` (fixed length and plain ASCII whatever the key holds; the key's text is in each
+/// session's `__owner` field). Its entries are `<session digest in hex><owner tag>`. Removals
+/// are published on the channel `<prefix>removed`.
 ///
 /// # Round trips per request
 ///
@@ -70,13 +77,111 @@ const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 /// | reads it | one `HGETALL` |
 /// | changes fields | `HGETALL`, then one `EVALSHA` writing only the changed fields, the meta and the expiry |
 /// | reads it after a quarter of the idle timeout | `HGETALL`, then one `EVALSHA` that updates the meta and the expiry only |
-/// | destroys it | `HGETALL`, then `DEL` |
+/// | destroys it | `HGETALL`, then one `EVALSHA` (delete and publish the removal); one `SREM` more if the session had an owner |
 /// | renews it (`renew()`) | `HGETALL`, then one `EVALSHA` creating the new id and one taking the old (a script that reads and deletes it atomically) |
+/// | sets or changes the owner (a login) | as above, then `SRANDMEMBER` and up to 3 `HMGET`s checking a sample of the owner's set (and an `SREM` of the stale entries found), an `SREM` of the former owner's entry when there was one, and on a cluster one `SADD` (the entry) |
 ///
-/// `create`, `save` and `touch` are Lua scripts (one `EVALSHA` each: atomic, one key, so
-/// cluster-safe): creating never overwrites a live session, and saving or touching never
-/// re-creates a session that was deleted or expired in the meantime. The scripts are loaded
-/// when the store connects; after a Redis restart the first call of each script reloads it.
+/// `create`, `save`, `touch`, `take` and `delete` are Lua scripts (one `EVALSHA` each,
+/// atomic; on a single server they also add the owner-set entry, so that the hash and its
+/// entry change together): creating never overwrites a live session, and saving or
+/// touching never re-creates a session that was deleted or expired in the meantime. The
+/// scripts are loaded when the store connects; after a Redis restart the first call of
+/// each script reloads it.
+///
+/// # Owner index
+///
+/// [`owned_by`](SessionStore::owned_by) reads the owner's set (`SMEMBERS`), then every
+/// listed session's hash (`HGETALL`, all sent at once: one round trip per node), and keeps
+/// the sessions whose hash exists, has not expired by the caller's clock, names this owner
+/// in `__owner` and holds the entry's tag in `__ot`. Entries that fail the check for good
+/// are pruned (`SREM`). Cost: O(k) commands and keys for an owner with k entries, whatever
+/// the number of other sessions (`owned_by_costs_one_smembers_and_one_hgetall_per_session_of_the_owner`).
+///
+/// **Owner tags.** Every write that sets the owner draws a fresh random tag (64 bits from
+/// the OS), writes it into the hash (`__ot`) with the owner, and adds `digest + tag` to the
+/// owner's set. A tag is never written twice, so an entry whose session is gone, or whose
+/// hash now holds another tag (the owner changed, even back to the same owner), can never
+/// match again: pruning it is safe whenever it happens. This is what makes pruning
+/// race-free without a lock: an owner going A → B → A gets a new entry in A's set for the
+/// second A, and a prune of A's set that saw B removes only the first entry.
+///
+/// **Consistency.** On a single server, a create or save adds the entry in the same script
+/// as the hash write, so the two change atomically. On a cluster the set and the hash live
+/// in different slots; the store keeps two rules:
+///
+/// 1. *An entry is added only after its hash write succeeded* (the commit returns only
+///    after both). So an entry read from a set always names a tag that was written, and a
+///    check that finds the hash gone or holding another tag finds a permanent state: a
+///    prune never removes the entry of a live session of that owner, even when it races
+///    with writes. (Adding before the write would let a concurrent prune see "no hash yet"
+///    and remove the entry of a session about to be committed.)
+/// 2. *A listed session is checked, not trusted*: the set is only a hint of where to look;
+///    the hash decides (exists, not expired by the caller's clock, this owner, this tag).
+///
+/// Hence: a session listed was alive and this owner's when its hash was read, and a
+/// session whose create or save with this owner returned `Ok` is listed until it is
+/// removed or its owner changes. Both are tested under concurrent writers (owners moving
+/// back and forth) and listers, on a single server and on a cluster
+/// (`listings_under_concurrent_writes_are_consistent`). The work between the two writes
+/// runs in a task of its own, so a caller that stops waiting (a request timeout, a dropped
+/// response) cannot cut it in two. If the entry cannot be added (the set's node is
+/// unreachable) or the write itself fails (it may still land later: Redis runs a timed-out
+/// command late), the store takes the owner back from the session, by tag and on the same
+/// connection as the write, so after it (`__owner` becomes nil): the caller gets an error,
+/// and the session stays, signed out, never owned and unlisted. Only if that fails too
+/// (both nodes unreachable), or the process dies between the two writes, can a session
+/// keep an owner its set misses; this is logged at error level, and lasts until the
+/// session's owner is written again or it expires.
+///
+/// **Garbage.** Deleting or taking a session removes its entry (`SREM`, after the script
+/// that removed the hash); a save that changes the owner removes the former owner's entry.
+/// Entries of sessions that Redis expired stay until pruned: by the owner's next listing
+/// (every stale entry), and by each new session of the owner, which checks 3 random entries
+/// of the set and prunes the stale ones, so that an owner who never lists keeps few stale
+/// entries (`new_sessions_of_an_owner_prune_stale_entries`). A session past its deadline by
+/// the caller's clock whose key Redis has not expired yet is not listed and not pruned
+/// (another instance's clock may still find it live); Redis' expiry removes it at about
+/// that deadline and the next listing prunes its entry.
+///
+/// # Removal watches
+///
+/// [`watch_removal`](SessionStore::watch_removal) registers the watch, then checks that the
+/// session exists (`EXISTS`): a removal in between is never missed. `take`, `delete` (and a
+/// create that replaces an expired hash) publish the session's digest on `<prefix>removed`
+/// from their script; on a cluster Redis broadcasts publications to every node. The first
+/// watch starts one subscriber per store (a connection of its own, to the server or to one
+/// node of the cluster, the next node after a failure), which resolves the watches of each
+/// digest published, whichever process removed the session. Watches made through this
+/// store also resolve at once when this store removes the session.
+///
+/// What is delivered:
+/// - a removal by any instance's `take` or `delete` while the subscriber is connected: at
+///   once;
+/// - a removal while the subscriber was disconnected (Redis restart, network cut, a killed
+///   client): when it reconnects (every 50 ms to 5 s, backing off), it subscribes again and
+///   then checks every watched session (`EXISTS`, in batches): the watches of those gone
+///   resolve then (`a_watch_survives_a_subscriber_reconnect`);
+/// - a session that Redis expired, or that something else removed without publishing (a
+///   `DEL` by an operator, `FLUSHDB`): found by the periodic check of every watched session,
+///   every [`watch_recheck_interval`](Self::watch_recheck_interval) (30 s by default),
+///   which also pings the subscription to detect a dead connection;
+/// - [`clear`](SessionStore::clear): publishes one message that makes every subscriber
+///   check all its watches.
+///
+/// The subscriber holds the store's state weakly: it stops, and every remaining watch
+/// resolves, when the last clone of the store is dropped. A Redis that is down is retried
+/// with backoff, never a panic.
+///
+/// # Counting and clearing
+///
+/// [`count`](SessionStore::count) and [`clear`](SessionStore::clear) scan every key under
+/// the prefix (`SCAN .. MATCH`, 1,000 keys a call) on the server or on every master of a
+/// cluster: O(all sessions), for admin use, never on a request's path. `count` counts the
+/// session hashes Redis holds: a session past its deadline by the caller's clock is counted
+/// until Redis expires its key (Redis' TTL is set to that deadline, so the two differ only
+/// by clock skew between the app and Redis and by Redis' lazy expiry). `clear` unlinks every
+/// session and owner set under the prefix (`UNLINK`, in batches; other keys that merely
+/// share the prefix are left alone) and returns how many sessions it removed.
 ///
 /// # Faults
 ///

@@ -1,6 +1,13 @@
 //! The owner index in Redis: one set per owner, whose entries name a session and the owner
 //! tag it got when that owner was written. Listing checks every entry against the session's
 //! hash and prunes the entries that can never match again.
+//!
+//! Why a listed session is alive and a committed one is never missing, on a single server
+//! and on a cluster (where the set and the hash are in different slots): see "Owner index"
+//! in the docs of [`RedisStore`]. In short: an entry is added only once its hash write has
+//! succeeded (atomically with it on a single server), every write of an owner draws a tag
+//! never used before, and an entry is removed only when its session's hash is gone or holds
+//! another tag, a state that is then permanent.
 
 use redis::Value;
 
