@@ -147,12 +147,22 @@ pub async fn a_watch_survives_a_subscriber_reconnect(
     let mut later_watch = watching.watch_removal(&later).await.unwrap();
     let removed = on_every_node(nodes, redis::cmd("DEL").arg(removing.key(&quiet))).await;
     assert!(removed.contains(&redis::Value::Int(1)), "{removed:?}");
-    let killed = on_every_node(nodes, redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub")).await;
+    let killed = on_every_node(
+        nodes,
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub"),
+    )
+    .await;
     assert!(
-        killed.iter().any(|count| matches!(count, redis::Value::Int(n) if *n > 0)),
+        killed
+            .iter()
+            .any(|count| matches!(count, redis::Value::Int(n) if *n > 0)),
         "no subscriber was connected: {killed:?}"
     );
-    resolves(quiet_watch, "removed silently, found by the recheck after the reconnect").await;
+    resolves(
+        quiet_watch,
+        "removed silently, found by the recheck after the reconnect",
+    )
+    .await;
     assert!(!later_watch.is_resolved());
     removing.delete(&later).await.unwrap();
     resolves(later_watch, "published after the reconnect").await;
@@ -168,7 +178,12 @@ pub async fn dropping_the_store_stops_its_subscriber_and_resolves_its_watches(
     let watch = store.clone().watch_removal(&session).await.unwrap();
     let subscribers = || async {
         let mut count = 0;
-        for reply in on_every_node(nodes, redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("pubsub")).await {
+        for reply in on_every_node(
+            nodes,
+            redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("pubsub"),
+        )
+        .await
+        {
             count += match &reply {
                 redis::Value::BulkString(list) => String::from_utf8_lossy(list).lines().count(),
                 redis::Value::VerbatimString { text, .. } => text.lines().count(),
@@ -228,7 +243,11 @@ pub async fn entries_of_sessions_redis_expired_are_pruned_by_owned_by(
     let listed = store.owned_by(ada, NOW).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].0, kept);
-    assert_eq!(index_entries(nodes).await, 1, "the expired entries are pruned");
+    assert_eq!(
+        index_entries(nodes).await,
+        1,
+        "the expired entries are pruned"
+    );
 }
 
 /// A save that moves a session to another owner drops the former owner's entry at once.
@@ -252,7 +271,10 @@ pub async fn moving_a_session_to_another_owner_drops_the_former_entry(
 /// The stale entries of an owner who never lists stay few: each new session of the owner
 /// checks a few random entries of the set and prunes the stale ones. Here every session
 /// disappears the way Redis' expiry removes it (its hash goes, no command touches the set).
-pub async fn new_sessions_of_an_owner_prune_stale_entries(store: &RedisStore, nodes: &[&RedisServer]) {
+pub async fn new_sessions_of_an_owner_prune_stale_entries(
+    store: &RedisStore,
+    nodes: &[&RedisServer],
+) {
     let mut most = 0;
     for _ in 0..60 {
         let id = create(store, Some("dan-never-lists"), &meta(HOUR)).await;
@@ -390,9 +412,18 @@ pub async fn listings_under_concurrent_writes_are_consistent(store: &RedisStore)
                 let after = models.lock().unwrap().clone();
                 let listed: HashMap<SessionDigest, _> = listed.into_iter().collect();
                 for (id, model) in &before {
-                    let steady = after.get(id).is_some_and(|later| later.version == model.version);
-                    if steady && !model.busy && !model.deleted && model.owner.as_deref() == Some(owner) {
-                        assert!(listed.contains_key(id), "a committed session of {owner} is missing");
+                    let steady = after
+                        .get(id)
+                        .is_some_and(|later| later.version == model.version);
+                    if steady
+                        && !model.busy
+                        && !model.deleted
+                        && model.owner.as_deref() == Some(owner)
+                    {
+                        assert!(
+                            listed.contains_key(id),
+                            "a committed session of {owner} is missing"
+                        );
                         checked += 1;
                     }
                 }
@@ -405,7 +436,11 @@ pub async fn listings_under_concurrent_writes_are_consistent(store: &RedisStore)
                             "listed after its delete returned"
                         );
                         if earlier.version == model.version && !earlier.busy {
-                            assert_eq!(earlier.owner.as_deref(), Some(owner), "listed under a former owner");
+                            assert_eq!(
+                                earlier.owner.as_deref(),
+                                Some(owner),
+                                "listed under a former owner"
+                            );
                         }
                     }
                 }

@@ -305,7 +305,11 @@ mod commands {
         app.visit().await;
         let (response, commands) = monitor.during(app.post("/logout")).await;
         assert_eq!(response.status(), 200);
-        assert_eq!(from_client(&commands), ["HGETALL", "EVALSHA"], "{commands:?}");
+        assert_eq!(
+            from_client(&commands),
+            ["HGETALL", "EVALSHA"],
+            "{commands:?}"
+        );
         // A session without an owner has no index entry to remove: nothing more.
         assert!(script_ran(&commands, "DEL"), "{commands:?}");
         assert!(script_ran(&commands, "PUBLISH"), "{commands:?}");

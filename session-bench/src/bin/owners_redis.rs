@@ -98,7 +98,12 @@ async fn main() {
         let store = RedisStore::cluster(cluster.urls()).await.unwrap();
         (None, Some(cluster), store, "cluster (3 masters)")
     } else if let Ok(url) = std::env::var("REDIS_URL") {
-        (None, None, RedisStore::new(&url).await.unwrap(), "single server (REDIS_URL)")
+        (
+            None,
+            None,
+            RedisStore::new(&url).await.unwrap(),
+            "single server (REDIS_URL)",
+        )
     } else {
         let server = RedisServer::start().await;
         let store = RedisStore::new(&server.url()).await.unwrap();
@@ -162,10 +167,7 @@ async fn main() {
     for _ in 0..options.lists {
         let owner = (next(&mut state) % options.owners as u64) as usize;
         let started = Instant::now();
-        let sessions = store
-            .owned_by(&format!("user-{owner}"), now)
-            .await
-            .unwrap();
+        let sessions = store.owned_by(&format!("user-{owner}"), now).await.unwrap();
         times.push(started.elapsed());
         listed += sessions.len();
     }

@@ -314,7 +314,6 @@ impl Connection {
             }
         }
     }
-
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -563,7 +562,10 @@ impl RedisStore {
         Self::detached(async move {
             let mut connection = this.connection.clone();
             let reply = this
-                .bounded(operation, invocation.invoke_async::<Vec<Value>>(&mut connection))
+                .bounded(
+                    operation,
+                    invocation.invoke_async::<Vec<Value>>(&mut connection),
+                )
                 .await;
             let reply = match reply {
                 Ok(reply) => reply,
@@ -626,10 +628,9 @@ impl RedisStore {
         work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime
-                .spawn(work)
-                .await
-                .unwrap_or_else(|error| Err(StoreError::message(format!("store task failed: {error}")))),
+            Ok(runtime) => runtime.spawn(work).await.unwrap_or_else(|error| {
+                Err(StoreError::message(format!("store task failed: {error}")))
+            }),
             Err(_) => work.await,
         }
     }
@@ -703,7 +704,10 @@ impl SessionStore for RedisStore {
         let (set, _) = layout::meta_fields(meta);
         let mut invocation = scripts::CREATE.key(layout::key(&self.prefix, id));
         let entry = owner.as_deref().zip(tag.as_deref()).map(|(owner, tag)| {
-            (layout::owner_key(&self.prefix, owner), layout::member(id, tag))
+            (
+                layout::owner_key(&self.prefix, owner),
+                layout::member(id, tag),
+            )
         });
         if let (false, Some((owner_key, _))) = (self.is_cluster(), &entry) {
             // One server: the entry is added by the script, with the hash.

@@ -143,7 +143,9 @@ impl RedisStore {
             return Ok(0);
         }
         if node.is_none() {
-            let reply = self.on_node(node, redis::cmd("UNLINK").arg(keys).clone()).await?;
+            let reply = self
+                .on_node(node, redis::cmd("UNLINK").arg(keys).clone())
+                .await?;
             return Ok(redis::from_redis_value::<u64>(reply)?);
         }
         let commands = keys

@@ -76,8 +76,12 @@ impl Subscriber {
                 ended = self.listen(node, &mut backoff) => ended,
             };
             match ended {
-                Ok(()) => tracing::warn!("redis session store: the removal subscriber lost its connection; reconnecting"),
-                Err(error) => tracing::warn!(%error, "redis session store: the removal subscriber failed; reconnecting"),
+                Ok(()) => tracing::warn!(
+                    "redis session store: the removal subscriber lost its connection; reconnecting"
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, "redis session store: the removal subscriber failed; reconnecting")
+                }
             }
             // On a cluster, try the next node: any node hears every publication.
             node = (node + 1) % self.clients.len().max(1);
@@ -141,7 +145,11 @@ impl Subscriber {
         for batch in watched.chunks(RECHECK_BATCH) {
             let commands = batch
                 .iter()
-                .map(|id| redis::cmd("EXISTS").arg(layout::key(&self.prefix, id)).clone())
+                .map(|id| {
+                    redis::cmd("EXISTS")
+                        .arg(layout::key(&self.prefix, id))
+                        .clone()
+                })
                 .collect();
             let exists = self.bounded(self.connection.each(commands)).await?;
             let Some(shared) = self.shared.upgrade() else {
