@@ -324,6 +324,57 @@ mod tests {
     }
 
     #[test]
+    fn owner_entries_round_trip_and_anything_else_is_refused() {
+        let id = crate::id::SessionId::generate().unwrap().digest();
+        let tag = new_tag().unwrap();
+        assert_eq!(tag.len(), TAG_LEN);
+        assert_ne!(tag, new_tag().unwrap(), "a fresh tag each time");
+        let member = member(&id, &tag);
+        assert_eq!(parse_member(member.as_bytes()), Some((id, tag.as_str())));
+        for bad in [
+            &b""[..],
+            b"abc",
+            &member.as_bytes()[1..],
+            b"\xff".as_slice(),
+        ] {
+            assert_eq!(parse_member(bad), None);
+        }
+        let mut wrong_tag = member.clone();
+        wrong_tag.replace_range(70..71, "g");
+        assert_eq!(parse_member(wrong_tag.as_bytes()), None);
+    }
+
+    #[test]
+    fn owner_keys_are_fixed_length_ascii_whatever_the_owner() {
+        for owner in [
+            "42",
+            "ada@example.com",
+            "",
+            "*?[\\]\n\u{0}é",
+            "x".repeat(10_000).as_str(),
+        ] {
+            let key = owner_key("app:", owner);
+            assert_eq!(key.len(), 4 + 6 + 64);
+            assert!(key.starts_with(b"app:owner:"));
+            assert_eq!(kind("app:", &key), KeyKind::OwnerSet);
+        }
+        assert_ne!(owner_key("app:", "1"), owner_key("app:", "2"));
+    }
+
+    #[test]
+    fn scanned_keys_are_told_apart_and_the_pattern_escapes_the_prefix() {
+        let id = crate::id::SessionId::generate().unwrap().digest();
+        assert_eq!(kind("app:", &key("app:", &id)), KeyKind::Session);
+        assert_eq!(kind("app:", &key("other:", &id)), KeyKind::Foreign);
+        assert_eq!(kind("app:", b"app:settings"), KeyKind::Foreign);
+        assert_eq!(kind("app:", b"app:owner:short"), KeyKind::Foreign);
+        assert_eq!(
+            scan_pattern("a*b?[c]\\:"),
+            b"a\\*b\\?\\[c\\]\\\\:*".to_vec()
+        );
+    }
+
+    #[test]
     fn reserved_field_keys_are_refused() {
         let record = |key: &str| Record {
             version: 1,
