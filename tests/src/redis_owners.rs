@@ -476,3 +476,99 @@ pub async fn listings_under_concurrent_writes_are_consistent(store: &RedisStore)
         assert_eq!(listed, expected, "{owner}");
     }
 }
+
+/// The index of the node that serves `key` (the others answer `MOVED`).
+async fn node_of(nodes: &[&RedisServer], key: &str) -> usize {
+    for (index, node) in nodes.iter().enumerate() {
+        let mut redis = node.connection().await;
+        if redis::cmd("EXISTS")
+            .arg(key)
+            .query_async::<i64>(&mut redis)
+            .await
+            .is_ok()
+        {
+            return index;
+        }
+    }
+    panic!("no node serves {key}");
+}
+
+/// On a cluster, when the owner's set cannot take the entry (its node does not answer
+/// within the command timeout: here paused with `CLIENT PAUSE .. WRITE`), a create or a save
+/// that sets the owner fails, and the session is left without an owner: never owned and
+/// unlisted. `store` must have a command timeout well under a second.
+pub async fn an_owner_whose_set_cannot_be_written_is_taken_back(
+    store: &RedisStore,
+    nodes: &[&RedisServer],
+) {
+    let ada = "ada-unreachable-set";
+    // A first session makes the set, so that its node can be found.
+    let first = create(store, Some(ada), &meta(HOUR)).await;
+    let mut set_node = None;
+    for (index, node) in nodes.iter().enumerate() {
+        let mut redis = node.connection().await;
+        let sets: Vec<String> = redis::cmd("KEYS")
+            .arg("session:owner:*")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        if !sets.is_empty() {
+            set_node = Some(index);
+        }
+    }
+    let set_node = set_node.expect("the owner's set exists");
+    // Sessions whose hash lives on another node than the set.
+    let mut elsewhere = Vec::new();
+    while elsewhere.len() < 2 {
+        let id = id();
+        if node_of(nodes, &store.key(&id)).await != set_node {
+            elsewhere.push(id);
+        }
+    }
+    let anonymous = elsewhere[1];
+    let created = store
+        .create(&anonymous, &owned(None), &meta(HOUR), NOW)
+        .await
+        .unwrap();
+    assert_eq!(created, CreateOutcome::Created);
+
+    let mut paused = nodes[set_node].connection().await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(3000)
+        .arg("WRITE")
+        .query_async(&mut paused)
+        .await
+        .unwrap();
+    let create_failed = store
+        .create(&elsewhere[0], &owned(Some(ada)), &meta(HOUR), NOW)
+        .await;
+    let save_failed = store
+        .save(&anonymous, &reowned(Some(ada)), &meta(HOUR), NOW)
+        .await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut paused)
+        .await
+        .unwrap();
+    assert!(create_failed.is_err(), "{create_failed:?}");
+    assert!(save_failed.is_err(), "{save_failed:?}");
+    for id in &elsewhere {
+        let session = store
+            .load(id, NOW)
+            .await
+            .unwrap()
+            .expect("the session stays");
+        assert_eq!(
+            session.record.owner().key(),
+            None,
+            "the owner was taken back"
+        );
+    }
+    // The entries the paused node took late match nothing: only the first session is
+    // listed, and the late entries are pruned.
+    let listed = store.owned_by(ada, NOW).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0, first);
+    assert_eq!(index_entries(nodes).await, 1);
+}

@@ -88,6 +88,13 @@ mod owner_index {
     }
 
     #[tokio::test]
+    async fn an_owner_whose_set_cannot_be_written_is_taken_back() {
+        let (cluster, store) = super::cluster().await;
+        let store = store.command_timeout(std::time::Duration::from_millis(300));
+        checks::an_owner_whose_set_cannot_be_written_is_taken_back(&store, &nodes(&cluster)).await;
+    }
+
+    #[tokio::test]
     async fn listings_under_concurrent_writes_are_consistent() {
         let (_cluster, store) = super::cluster().await;
         checks::listings_under_concurrent_writes_are_consistent(&store).await;

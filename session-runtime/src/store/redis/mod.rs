@@ -128,7 +128,8 @@ const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 /// unreachable) or the write itself fails (it may still land later: Redis runs a timed-out
 /// command late), the store takes the owner back from the session, by tag and on the same
 /// connection as the write, so after it (`__owner` becomes nil): the caller gets an error,
-/// and the session stays, signed out, never owned and unlisted. Only if that fails too
+/// and the session stays, signed out, never owned and unlisted
+/// (`an_owner_whose_set_cannot_be_written_is_taken_back`). Only if that fails too
 /// (both nodes unreachable), or the process dies between the two writes, can a session
 /// keep an owner its set misses; this is logged at error level, and lasts until the
 /// session's owner is written again or it expires.
