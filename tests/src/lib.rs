@@ -19,6 +19,7 @@ pub mod owner_store_suite;
 pub mod owners_suite;
 pub mod postgres_harness;
 pub mod redis_harness;
+pub mod redis_owners;
 pub mod server;
 pub mod session_api;
 pub mod settle;

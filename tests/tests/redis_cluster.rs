@@ -24,6 +24,87 @@ mod owners {
     integration_tests::owners_suite!(guarded: super::cluster());
 }
 
+mod owner_index {
+    //! The owner index and removal watches on a cluster, where a session and its owner's
+    //! set live in different slots: the same checks as on a single server.
+
+    use integration_tests::redis_harness::RedisServer;
+    use integration_tests::redis_owners::{self as checks, NO_PERIODIC_RECHECK};
+    use session_runtime::RedisStore;
+
+    fn nodes(cluster: &integration_tests::redis_harness::RedisCluster) -> Vec<&RedisServer> {
+        cluster.nodes.iter().collect()
+    }
+
+    #[tokio::test]
+    async fn a_watch_resolves_when_another_instance_removes_the_session() {
+        let (cluster, store) = super::cluster().await;
+        let other = RedisStore::cluster(cluster.urls()).await.unwrap();
+        checks::a_watch_resolves_when_another_instance_removes_the_session(&store, &other).await;
+    }
+
+    #[tokio::test]
+    async fn a_watch_survives_a_subscriber_reconnect() {
+        let (cluster, store) = super::cluster().await;
+        let watching = store.watch_recheck_interval(NO_PERIODIC_RECHECK);
+        let other = RedisStore::cluster(cluster.urls()).await.unwrap();
+        checks::a_watch_survives_a_subscriber_reconnect(&watching, &other, &nodes(&cluster)).await;
+    }
+
+    #[tokio::test]
+    async fn dropping_the_store_stops_its_subscriber_and_resolves_its_watches() {
+        let (cluster, store) = super::cluster().await;
+        checks::dropping_the_store_stops_its_subscriber_and_resolves_its_watches(
+            store,
+            &nodes(&cluster),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn entries_of_sessions_redis_expired_are_pruned_by_owned_by() {
+        let (cluster, store) = super::cluster().await;
+        checks::entries_of_sessions_redis_expired_are_pruned_by_owned_by(&store, &nodes(&cluster))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn moving_a_session_to_another_owner_drops_the_former_entry() {
+        let (cluster, store) = super::cluster().await;
+        checks::moving_a_session_to_another_owner_drops_the_former_entry(&store, &nodes(&cluster))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn new_sessions_of_an_owner_prune_stale_entries() {
+        let (cluster, store) = super::cluster().await;
+        checks::new_sessions_of_an_owner_prune_stale_entries(&store, &nodes(&cluster)).await;
+    }
+
+    #[tokio::test]
+    async fn owned_by_costs_one_smembers_and_one_hgetall_per_session_of_the_owner() {
+        let (cluster, store) = super::cluster().await;
+        checks::owned_by_costs_one_smembers_and_one_hgetall_per_session_of_the_owner(
+            &store,
+            &nodes(&cluster),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_owner_whose_set_cannot_be_written_is_taken_back() {
+        let (cluster, store) = super::cluster().await;
+        let store = store.command_timeout(std::time::Duration::from_millis(300));
+        checks::an_owner_whose_set_cannot_be_written_is_taken_back(&store, &nodes(&cluster)).await;
+    }
+
+    #[tokio::test]
+    async fn listings_under_concurrent_writes_are_consistent() {
+        let (_cluster, store) = super::cluster().await;
+        checks::listings_under_concurrent_writes_are_consistent(&store).await;
+    }
+}
+
 mod http {
     integration_tests::guarantee_suite!(guarded: super::cluster());
 }

@@ -15,6 +15,74 @@ async fn single() -> (RedisServer, RedisStore) {
 
 integration_tests::server_store_suites!(guarded: super::single());
 
+mod owner_index {
+    //! The owner index and removal watches: across store instances, across a subscriber
+    //! reconnect, under concurrent writers and listers, and what a listing costs.
+
+    use integration_tests::redis_owners::{self as checks, NO_PERIODIC_RECHECK};
+    use session_runtime::RedisStore;
+
+    async fn another(server: &integration_tests::redis_harness::RedisServer) -> RedisStore {
+        RedisStore::new(&server.url()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_watch_resolves_when_another_instance_removes_the_session() {
+        let (server, store) = super::single().await;
+        let other = another(&server).await;
+        checks::a_watch_resolves_when_another_instance_removes_the_session(&store, &other).await;
+    }
+
+    #[tokio::test]
+    async fn a_watch_survives_a_subscriber_reconnect() {
+        let (server, store) = super::single().await;
+        let watching = store.watch_recheck_interval(NO_PERIODIC_RECHECK);
+        let other = another(&server).await;
+        checks::a_watch_survives_a_subscriber_reconnect(&watching, &other, &[&server]).await;
+    }
+
+    #[tokio::test]
+    async fn dropping_the_store_stops_its_subscriber_and_resolves_its_watches() {
+        let (server, store) = super::single().await;
+        checks::dropping_the_store_stops_its_subscriber_and_resolves_its_watches(store, &[&server])
+            .await;
+    }
+
+    #[tokio::test]
+    async fn entries_of_sessions_redis_expired_are_pruned_by_owned_by() {
+        let (server, store) = super::single().await;
+        checks::entries_of_sessions_redis_expired_are_pruned_by_owned_by(&store, &[&server]).await;
+    }
+
+    #[tokio::test]
+    async fn moving_a_session_to_another_owner_drops_the_former_entry() {
+        let (server, store) = super::single().await;
+        checks::moving_a_session_to_another_owner_drops_the_former_entry(&store, &[&server]).await;
+    }
+
+    #[tokio::test]
+    async fn new_sessions_of_an_owner_prune_stale_entries() {
+        let (server, store) = super::single().await;
+        checks::new_sessions_of_an_owner_prune_stale_entries(&store, &[&server]).await;
+    }
+
+    #[tokio::test]
+    async fn owned_by_costs_one_smembers_and_one_hgetall_per_session_of_the_owner() {
+        let (server, store) = super::single().await;
+        checks::owned_by_costs_one_smembers_and_one_hgetall_per_session_of_the_owner(
+            &store,
+            &[&server],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn listings_under_concurrent_writes_are_consistent() {
+        let (_server, store) = super::single().await;
+        checks::listings_under_concurrent_writes_are_consistent(&store).await;
+    }
+}
+
 /// Shared by the tests below: the test app over a Redis store, and a browser.
 mod support {
     use std::time::Duration;
@@ -164,7 +232,7 @@ mod commands {
         );
         // Only `a` and the meta are written, and the expiry is set by the same script.
         let written: Vec<String> = fields_written(&commands).into_iter().collect();
-        assert_eq!(written, ["__c", "__e", "__v", "a"], "{commands:?}");
+        assert_eq!(written, ["__c", "__e", "__s", "__v", "a"], "{commands:?}");
         assert!(script_ran(&commands, "PEXPIRE"), "{commands:?}");
     }
 
@@ -218,7 +286,7 @@ mod commands {
             "{commands:?}"
         );
         let written: Vec<String> = fields_written(&commands).into_iter().collect();
-        assert_eq!(written, ["__c", "__e"], "{commands:?}");
+        assert_eq!(written, ["__c", "__e", "__s"], "{commands:?}");
         assert!(script_ran(&commands, "PEXPIRE"), "{commands:?}");
         // Redis' own expiry follows the new deadline: 40 minutes from the touch.
         let mut redis = app.server.connection().await;
@@ -231,13 +299,20 @@ mod commands {
     }
 
     #[tokio::test]
-    async fn destroy_is_one_load_and_one_del() {
+    async fn destroy_is_one_load_and_one_script_that_deletes_and_publishes() {
         let app = start().await;
         let mut monitor = Monitor::start(&app.server).await;
         app.visit().await;
         let (response, commands) = monitor.during(app.post("/logout")).await;
         assert_eq!(response.status(), 200);
-        assert_eq!(from_client(&commands), ["HGETALL", "DEL"], "{commands:?}");
+        assert_eq!(
+            from_client(&commands),
+            ["HGETALL", "EVALSHA"],
+            "{commands:?}"
+        );
+        // A session without an owner has no index entry to remove: nothing more.
+        assert!(script_ran(&commands, "DEL"), "{commands:?}");
+        assert!(script_ran(&commands, "PUBLISH"), "{commands:?}");
     }
 }
 
@@ -273,7 +348,7 @@ mod layout {
         fields.sort_unstable();
         assert_eq!(
             fields,
-            ["__c", "__e", "__v", "a", "b", "username", "visits"]
+            ["__c", "__e", "__s", "__v", "a", "b", "username", "visits"]
         );
         let token = id.expose_token();
         for (field, value) in &dump {

@@ -1,7 +1,9 @@
 //! How a session is laid out in Redis: one hash per session, under the configured prefix and
-//! the hex SHA-256 of the id, with one hash field per record field plus reserved meta fields.
+//! the hex SHA-256 of the id, with one hash field per record field plus reserved meta fields;
+//! one set per owner listing that owner's sessions; one pub/sub channel for removals.
 
 use redis::Value;
+use sha2::{Digest as _, Sha256};
 
 use crate::id::SessionDigest;
 use crate::record::{Record, RecordField};
@@ -19,8 +21,112 @@ pub(super) const ABSOLUTE: &str = "__a";
 /// absent in hashes written before it was kept (the creation time stands in).
 pub(super) const SEEN: &str = "__s";
 
+/// The owner tag: a random value written with every change of the session's owner, and
+/// kept in the owner's set next to the digest (see [`member`]); absent when the session has
+/// no owner.
+pub(super) const OWNER_TAG: &str = "__ot";
+
 /// Hash fields the store keeps for itself; a record field may not use these keys.
-pub(super) const RESERVED_FIELDS: [&str; 5] = [VERSION, CREATED, EXPIRES, ABSOLUTE, SEEN];
+pub(super) const RESERVED_FIELDS: [&str; 6] =
+    [VERSION, CREATED, EXPIRES, ABSOLUTE, SEEN, OWNER_TAG];
+
+/// Hex digits of an owner tag.
+pub(super) const TAG_LEN: usize = 16;
+
+/// A fresh owner tag: 16 hex digits from the operating system's CSPRNG.
+pub(super) fn new_tag() -> Result<String, StoreError> {
+    let mut bytes = [0u8; TAG_LEN / 2];
+    crate::id::fill_random(&mut bytes).map_err(StoreError::backend)?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// The Redis key of `owner`'s set: the prefix, `owner:`, and the hex SHA-256 of the owner's
+/// key (fixed length and plain ASCII whatever the key holds; the owner's text itself is in
+/// each session's `__owner` field).
+pub(super) fn owner_key(prefix: &str, owner: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 6 + 64);
+    key.extend_from_slice(prefix.as_bytes());
+    key.extend_from_slice(OWNER_SET_INFIX.as_bytes());
+    for byte in Sha256::digest(owner.as_bytes()) {
+        key.extend_from_slice(format!("{byte:02x}").as_bytes());
+    }
+    key
+}
+
+/// What follows the prefix in the key of an owner set.
+const OWNER_SET_INFIX: &str = "owner:";
+
+/// The pub/sub channel on which removals of sessions under `prefix` are published (the
+/// digest in hex, or [`EVERYTHING`] after a `clear`).
+pub(super) fn channel(prefix: &str) -> Vec<u8> {
+    let mut channel = prefix.as_bytes().to_vec();
+    channel.extend_from_slice(b"removed");
+    channel
+}
+
+/// The message that says every session may be gone (published by `clear`).
+pub(super) const EVERYTHING: &str = "*";
+
+/// An entry of an owner set: the session's digest in hex then the owner tag the session got
+/// when this owner was written. The entry stands for that session only while the session's
+/// hash holds the same tag; a tag is never written twice, so an entry that no longer matches
+/// never matches again.
+pub(super) fn member(id: &SessionDigest, tag: &str) -> String {
+    let mut member = id.to_hex();
+    member.push_str(tag);
+    member
+}
+
+/// The digest and tag of an owner-set entry; `None` for anything this store did not write.
+pub(super) fn parse_member(member: &[u8]) -> Option<(SessionDigest, &str)> {
+    let member = std::str::from_utf8(member).ok()?;
+    if member.len() != 64 + TAG_LEN || !member.is_char_boundary(64) {
+        return None;
+    }
+    let (digest, tag) = member.split_at(64);
+    if !tag.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some((SessionDigest::parse_hex(digest)?, tag))
+}
+
+/// What a key under the prefix is (for `count` and `clear`, which scan the prefix): a
+/// session, an owner set, or something else sharing the prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeyKind {
+    Session,
+    OwnerSet,
+    Foreign,
+}
+
+/// Classifies a key found under `prefix`.
+pub(super) fn kind(prefix: &str, key: &[u8]) -> KeyKind {
+    let Some(rest) = key.strip_prefix(prefix.as_bytes()) else {
+        return KeyKind::Foreign;
+    };
+    let hex = |bytes: &[u8]| bytes.len() == 64 && bytes.iter().all(u8::is_ascii_hexdigit);
+    if hex(rest) {
+        return KeyKind::Session;
+    }
+    match rest.strip_prefix(OWNER_SET_INFIX.as_bytes()) {
+        Some(digest) if hex(digest) => KeyKind::OwnerSet,
+        _ => KeyKind::Foreign,
+    }
+}
+
+/// A `SCAN ... MATCH` pattern for every key starting with `prefix` (glob characters in the
+/// prefix escaped).
+pub(super) fn scan_pattern(prefix: &str) -> Vec<u8> {
+    let mut pattern = Vec::with_capacity(prefix.len() + 2);
+    for byte in prefix.bytes() {
+        if matches!(byte, b'*' | b'?' | b'[' | b']' | b'\\') {
+            pattern.push(b'\\');
+        }
+        pattern.push(byte);
+    }
+    pattern.push(b'*');
+    pattern
+}
 
 /// The Redis key of session `id`: the prefix, then the id's digest in hex. The id itself is
 /// never stored, so a dump of Redis holds no usable token.
@@ -71,6 +177,11 @@ pub(super) type Garbage = &'static str;
 /// Parses the reply of `HGETALL`: `Ok(None)` for a missing key, `Err` for anything that is
 /// not a session record this store wrote.
 pub(super) fn parse(reply: Value) -> Result<Option<Loaded>, Garbage> {
+    Ok(parse_tagged(reply)?.map(|(loaded, _)| loaded))
+}
+
+/// [`parse`], with the session's owner tag (`__ot`) when it has one.
+pub(super) fn parse_tagged(reply: Value) -> Result<Option<(Loaded, Option<String>)>, Garbage> {
     let pairs: Vec<(Value, Value)> = match reply {
         Value::Array(items) => {
             if items.len() % 2 != 0 {
@@ -94,6 +205,7 @@ pub(super) fn parse(reply: Value) -> Result<Option<Loaded>, Garbage> {
     let mut meta = SessionMeta::default();
     let mut created = false;
     let mut seen = None;
+    let mut tag = None;
     let mut fields = Vec::with_capacity(pairs.len().saturating_sub(3));
     for (field, value) in pairs {
         let (Value::BulkString(field), Value::BulkString(value)) = (field, value) else {
@@ -111,6 +223,7 @@ pub(super) fn parse(reply: Value) -> Result<Option<Loaded>, Garbage> {
             SEEN => seen = Some(number(&value).ok_or("bad last use")?),
             EXPIRES => meta.expires_ms = Some(number(&value).ok_or("bad expiry")?),
             ABSOLUTE => meta.absolute_ms = Some(number(&value).ok_or("bad absolute deadline")?),
+            OWNER_TAG => tag = Some(String::from_utf8(value).map_err(|_| "bad owner tag")?),
             _ => fields.push(RecordField { key: field, value }),
         }
     }
@@ -119,10 +232,13 @@ pub(super) fn parse(reply: Value) -> Result<Option<Loaded>, Garbage> {
         return Err("no creation time");
     }
     meta.seen_ms = seen.unwrap_or(meta.created_ms);
-    Ok(Some(Loaded {
-        record: Record { version, fields },
-        meta,
-    }))
+    Ok(Some((
+        Loaded {
+            record: Record { version, fields },
+            meta,
+        },
+        tag,
+    )))
 }
 
 /// A decimal number as the store writes it: ASCII digits only.
@@ -205,6 +321,57 @@ mod tests {
         }
         assert!(parse(Value::Int(1)).is_err());
         assert!(parse(Value::Array(vec![bulk("__v")])).is_err());
+    }
+
+    #[test]
+    fn owner_entries_round_trip_and_anything_else_is_refused() {
+        let id = crate::id::SessionId::generate().unwrap().digest();
+        let tag = new_tag().unwrap();
+        assert_eq!(tag.len(), TAG_LEN);
+        assert_ne!(tag, new_tag().unwrap(), "a fresh tag each time");
+        let member = member(&id, &tag);
+        assert_eq!(parse_member(member.as_bytes()), Some((id, tag.as_str())));
+        for bad in [
+            &b""[..],
+            b"abc",
+            &member.as_bytes()[1..],
+            b"\xff".as_slice(),
+        ] {
+            assert_eq!(parse_member(bad), None);
+        }
+        let mut wrong_tag = member.clone();
+        wrong_tag.replace_range(70..71, "g");
+        assert_eq!(parse_member(wrong_tag.as_bytes()), None);
+    }
+
+    #[test]
+    fn owner_keys_are_fixed_length_ascii_whatever_the_owner() {
+        for owner in [
+            "42",
+            "ada@example.com",
+            "",
+            "*?[\\]\n\u{0}é",
+            "x".repeat(10_000).as_str(),
+        ] {
+            let key = owner_key("app:", owner);
+            assert_eq!(key.len(), 4 + 6 + 64);
+            assert!(key.starts_with(b"app:owner:"));
+            assert_eq!(kind("app:", &key), KeyKind::OwnerSet);
+        }
+        assert_ne!(owner_key("app:", "1"), owner_key("app:", "2"));
+    }
+
+    #[test]
+    fn scanned_keys_are_told_apart_and_the_pattern_escapes_the_prefix() {
+        let id = crate::id::SessionId::generate().unwrap().digest();
+        assert_eq!(kind("app:", &key("app:", &id)), KeyKind::Session);
+        assert_eq!(kind("app:", &key("other:", &id)), KeyKind::Foreign);
+        assert_eq!(kind("app:", b"app:settings"), KeyKind::Foreign);
+        assert_eq!(kind("app:", b"app:owner:short"), KeyKind::Foreign);
+        assert_eq!(
+            scan_pattern("a*b?[c]\\:"),
+            b"a\\*b\\?\\[c\\]\\\\:*".to_vec()
+        );
     }
 
     #[test]
