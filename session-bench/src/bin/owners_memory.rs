@@ -4,6 +4,7 @@
 //! the store.
 //!
 //! `cargo run --release -p session-bench --bin owners_memory [sessions] [owners]`
+#![allow(clippy::expect_used)] // a benchmark binary: a failure ends the run with its message
 
 use std::time::{Duration, Instant};
 
