@@ -555,33 +555,12 @@ impl SqlDatabases {
 /// # Errors
 /// If a database cannot be reached or migrated, or a session does not read back.
 pub async fn sql_end_to_end(databases: &SqlDatabases) -> Result<Vec<Case>, SetupError> {
-    use std::str::FromStr as _;
-
-    use sqlx::postgres::PgPoolOptions;
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-
     let failed = |what: &str| {
         let what = what.to_owned();
         move |error: &dyn std::fmt::Display| SetupError(format!("{what}: {error}"))
     };
-    let sqlite_options = SqliteConnectOptions::from_str(&databases.sqlite.sqlite_url("bench.db"))
-        .map_err(|error| failed("sqlite url")(&error))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-        .busy_timeout(std::time::Duration::from_secs(30));
-    let sqlite = SqlitePoolOptions::new()
-        .max_connections(8)
-        .test_before_acquire(false)
-        .connect_with(sqlite_options)
-        .await
-        .map_err(|error| failed("sqlite")(&error))?;
-    let postgres = PgPoolOptions::new()
-        .max_connections(10)
-        .test_before_acquire(false)
-        .connect(&databases.postgres.url("postgres"))
-        .await
-        .map_err(|error| failed("postgres")(&error))?;
+    let sqlite = sqlite_pool(&databases.sqlite.sqlite_url("bench.db")).await?;
+    let postgres = postgres_pool(&databases.postgres.url("postgres")).await?;
 
     let ours_sqlite = session_runtime::SqliteStore::from_pool(sqlite.clone());
     ours_sqlite
@@ -672,4 +651,42 @@ where
             }
         }),
     )
+}
+
+/// The SQLite pool every SQL case and server uses: the file at `url` (created if missing),
+/// WAL mode with `synchronous = NORMAL`, up to 8 connections, no check before use.
+///
+/// # Errors
+/// If the URL is not a SQLite URL or the file cannot be opened.
+pub async fn sqlite_pool(url: &str) -> Result<sqlx::SqlitePool, SetupError> {
+    use std::str::FromStr as _;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|error| SetupError(format!("sqlite url: {error}")))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+        .busy_timeout(std::time::Duration::from_secs(30));
+    SqlitePoolOptions::new()
+        .max_connections(8)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .map_err(|error| SetupError(format!("sqlite: {error}")))
+}
+
+/// The PostgreSQL pool every SQL case and server uses: up to 10 connections to `url`, no
+/// ping before use.
+///
+/// # Errors
+/// If the server cannot be reached.
+pub async fn postgres_pool(url: &str) -> Result<sqlx::PgPool, SetupError> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .test_before_acquire(false)
+        .connect(url)
+        .await
+        .map_err(|error| SetupError(format!("postgres: {error}")))
 }

@@ -1,11 +1,15 @@
 //! The servers of the real-HTTP benchmark (`http` binary): one router per variant and store,
 //! logged in once in process, then served by `axum::serve` over loopback.
 //!
-//! | variant | memory | cookie | Redis |
-//! |---|---|---|---|
-//! | `none` | the no-session baseline ([`apps::baseline`]) | | |
-//! | `ours` | `SessionLayer` + `MemoryStore` | `SessionLayer` + `CookieStore` | `SessionLayer` + `RedisStore` |
-//! | `peer` | tower-sessions + its `MemoryStore` | axum-extra `PrivateCookieJar` | tower-sessions + tower-sessions-redis-store |
+//! | variant | memory | cookie | Redis | SQLite, PostgreSQL |
+//! |---|---|---|---|---|
+//! | `none` | the no-session baseline ([`apps::baseline`]) | | | |
+//! | `ours` | `SessionLayer` + `MemoryStore` | `SessionLayer` + `CookieStore` | `SessionLayer` + `RedisStore` | `SessionLayer` + `SqliteStore`, `PostgresStore` |
+//! | `peer` | tower-sessions + its `MemoryStore` | axum-extra `PrivateCookieJar` | tower-sessions + tower-sessions-redis-store | tower-sessions + tower-sessions-sqlx-store |
+//!
+//! The SQL servers open their pools with the settings of the in-process SQL cases
+//! ([`cases::sqlite_pool`], [`cases::postgres_pool`]); each SQLite server has a file of its
+//! own, both PostgreSQL servers use the same database (different tables).
 //!
 //! Ours runs with a one-hour idle timeout (as in the issue that asked for this benchmark;
 //! touches are throttled to one per quarter of it, so none happens during a run), the peers
@@ -18,6 +22,7 @@ use axum::Router;
 use session_runtime::{CookieStore, Key, MemoryStore, SessionLayer};
 
 use crate::apps::{self, login, SetupError};
+use crate::cases;
 use crate::data::BenchSession;
 
 /// A fixed 64-byte secret, so runs are comparable.
@@ -35,11 +40,21 @@ pub enum Store {
     Cookie,
     /// In Redis.
     Redis,
+    /// In a SQLite file.
+    Sqlite,
+    /// In PostgreSQL.
+    Postgres,
 }
 
 impl Store {
     /// Every store, in table order.
-    pub const ALL: [Self; 3] = [Self::Memory, Self::Cookie, Self::Redis];
+    pub const ALL: [Self; 5] = [
+        Self::Memory,
+        Self::Cookie,
+        Self::Redis,
+        Self::Sqlite,
+        Self::Postgres,
+    ];
 
     /// The name used on the command line and in tables.
     #[must_use]
@@ -48,6 +63,8 @@ impl Store {
             Self::Memory => "memory",
             Self::Cookie => "cookie",
             Self::Redis => "redis",
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
         }
     }
 
@@ -98,17 +115,20 @@ pub struct Prepared {
     pub cookie: HeaderValue,
 }
 
-/// Builds the router of `variant` over `store` and logs in once, in process. `redis_url` is
-/// needed for the Redis store only. Must run inside the runtime that will serve the router
-/// (the Redis clients' connection tasks run on it).
+/// Builds the router of `variant` over `store` and logs in once, in process. `url` (of the
+/// Redis server, the SQLite file or the PostgreSQL database) is needed for those stores
+/// only. Must run inside the runtime that will serve the router (the Redis clients'
+/// connection tasks and the SQL pools run on it).
 ///
 /// # Errors
 /// If a store cannot be reached or a session does not read back.
 pub async fn prepare(
     variant: Variant,
     store: Store,
-    redis_url: Option<&str>,
+    url: Option<&str>,
 ) -> Result<Prepared, SetupError> {
+    let url = || url.ok_or_else(|| SetupError(format!("no URL for the {} store", store.name())));
+    let failed = |what: &'static str| move |error: String| SetupError(format!("{what}: {error}"));
     let router = match (variant, store) {
         (Variant::None, _) => {
             // The baseline ignores the session, but gets a realistic cookie header.
@@ -129,16 +149,14 @@ pub async fn prepare(
             apps::peer_cookie(axum_extra::extract::cookie::Key::from(&SECRET))
         }
         (Variant::Ours, Store::Redis) => {
-            let url = redis_url.ok_or_else(|| SetupError("no Redis URL".to_owned()))?;
-            let store = session_runtime::RedisStore::new(url)
+            let store = session_runtime::RedisStore::new(url()?)
                 .await
                 .map_err(|error| SetupError(format!("our Redis store: {error}")))?;
             apps::ours(layer(store))
         }
         (Variant::Peer, Store::Redis) => {
             use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config};
-            let url = redis_url.ok_or_else(|| SetupError("no Redis URL".to_owned()))?;
-            let config = Config::from_url(url)
+            let config = Config::from_url(url()?)
                 .map_err(|error| SetupError(format!("fred config: {error}")))?;
             let client =
                 tower_sessions_redis_store::fred::prelude::Client::new(config, None, None, None);
@@ -148,6 +166,41 @@ pub async fn prepare(
                 .await
                 .map_err(|error| SetupError(format!("fred connect: {error}")))?;
             apps::peer(tower_sessions_redis_store::RedisStore::new(client))
+        }
+        (Variant::Ours, Store::Sqlite) => {
+            let store = session_runtime::SqliteStore::from_pool(cases::sqlite_pool(url()?).await?);
+            store
+                .migrate()
+                .await
+                .map_err(|error| failed("our sqlite migrate")(error.to_string()))?;
+            apps::ours(layer(store))
+        }
+        (Variant::Peer, Store::Sqlite) => {
+            let store =
+                tower_sessions_sqlx_store::SqliteStore::new(cases::sqlite_pool(url()?).await?);
+            store
+                .migrate()
+                .await
+                .map_err(|error| failed("peer sqlite migrate")(error.to_string()))?;
+            apps::peer(store)
+        }
+        (Variant::Ours, Store::Postgres) => {
+            let store =
+                session_runtime::PostgresStore::from_pool(cases::postgres_pool(url()?).await?);
+            store
+                .migrate()
+                .await
+                .map_err(|error| failed("our postgres migrate")(error.to_string()))?;
+            apps::ours(layer(store))
+        }
+        (Variant::Peer, Store::Postgres) => {
+            let store =
+                tower_sessions_sqlx_store::PostgresStore::new(cases::postgres_pool(url()?).await?);
+            store
+                .migrate()
+                .await
+                .map_err(|error| failed("peer postgres migrate")(error.to_string()))?;
+            apps::peer(store)
         }
     };
     let cookie = login(&router).await?;

@@ -135,7 +135,8 @@ async fn store_fixture_loads_and_saves_in_both_stores() {
     }
 }
 
-/// The servers of the `http` benchmark: every variant over every store answers its routes
+/// The servers of the `http` benchmark: every variant over every store (SQLite and
+/// PostgreSQL included, started here as the benchmark starts them) answers its routes
 /// as the routers in process do, with the logged-in session the benchmark sends, and ours
 /// writes nothing to the cookie on a read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -144,10 +145,18 @@ async fn every_http_bench_server_answers_with_its_session() {
     use session_bench::servers::{prepare, Store, Variant};
 
     let redis = RedisServer::start().unwrap();
-    let url = redis.url();
+    let postgres = integration_tests::postgres_harness::PostgresServer::start().await;
+    let sqlite = integration_tests::temp::TempDir::new("bench-http-servers");
     for store in Store::ALL {
         for variant in [Variant::None, Variant::Ours, Variant::Peer] {
-            let prepared = prepare(variant, store, Some(&url)).await.unwrap();
+            // Each store's URL, as the benchmark passes it (a SQLite file per server).
+            let url = match store {
+                Store::Memory | Store::Cookie => None,
+                Store::Redis => Some(redis.url()),
+                Store::Sqlite => Some(sqlite.sqlite_url(&format!("{}.db", variant.name()))),
+                Store::Postgres => Some(postgres.url("postgres")),
+            };
+            let prepared = prepare(variant, store, url.as_deref()).await.unwrap();
             let expected = match variant {
                 Variant::None => "hello",
                 _ => "ada lovelace #1",

@@ -100,8 +100,9 @@ async fn load<T: Databag>(
     tokens: crate::transport::Candidates<'_>,
 ) -> Result<(Tracked<T>, SessionState, Option<Snapshot>), SessionRejection> {
     let now = config.clock.now_ms();
-    // The reads of all the tokens share one store timeout.
-    let deadline = tokio::time::Instant::now() + config.store_timeout;
+    // The reads of all the tokens share one store timeout, counted from the first that
+    // waits (a backend that answers at once needs no deadline, nor a clock read for one).
+    let mut deadline = None;
     let mut live: Option<(Found<T>, Option<u64>)> = None;
     let mut client = ClientToken::None;
     if tokens.overflow {
@@ -116,7 +117,7 @@ async fn load<T: Databag>(
         if client == ClientToken::Ambiguous {
             break;
         }
-        let seen = load_one(config, token, now, deadline).await.map_err(|error| {
+        let seen = load_one(config, token, now, &mut deadline).await.map_err(|error| {
             tracing::error!(%error, source = ?std::error::Error::source(&error), "session store failed to load a session");
             SessionRejection::StoreUnavailable
         })?;
@@ -173,16 +174,21 @@ pub(crate) enum Seen<T> {
 
 /// What one token names; a session found but expired under the current timeouts (its own:
 /// a remembered session's, capped by its fixed end) is dead. Also how sessions are loaded
-/// outside a request.
+/// outside a request. A load that waits is bounded by `deadline`, set to the store timeout
+/// from now by the first load that waits if it is `None`.
 pub(crate) async fn load_one<T: Databag>(
     config: &Config<T>,
     token: &str,
     now: u64,
-    deadline: tokio::time::Instant,
+    deadline: &mut Option<tokio::time::Instant>,
 ) -> Result<Seen<T>, StoreError> {
     let loaded = match config.backend.load(token, config.transport.name(), now) {
         Answer::Now(loaded) => loaded,
-        Answer::Later(load) => until(deadline, config.store_timeout, load).await,
+        Answer::Later(load) => {
+            let deadline =
+                *deadline.get_or_insert_with(|| tokio::time::Instant::now() + config.store_timeout);
+            until(deadline, config.store_timeout, load).await
+        }
     };
     Ok(match loaded? {
         Lookup::Live(found) => {

@@ -12,25 +12,35 @@ pub const MAX_DEPTH: usize = 64;
 /// Checks that `bytes` is exactly one well-framed MessagePack value within the limits.
 pub(crate) fn check(bytes: &[u8]) -> Result<(), &'static str> {
     let mut cursor = Cursor { bytes, pos: 0 };
-    // Values still to read at each open nesting level; the outer level holds one value.
-    let mut pending: Vec<u64> = Vec::with_capacity(8);
-    pending.push(1);
-    while let Some(top) = pending.last_mut() {
+    // Values still to read at each open nesting level; the outer level holds one value. The
+    // depth is bounded, so the levels fit on the stack: no allocation per checked field.
+    let mut pending = [0u64; MAX_DEPTH + 1];
+    pending[0] = 1;
+    let mut depth: usize = 1;
+    while let Some(top) = depth
+        .checked_sub(1)
+        .and_then(|level| pending.get_mut(level))
+    {
         if *top == 0 {
-            pending.pop();
+            depth -= 1;
             continue;
         }
         *top -= 1;
         if let Some(children) = cursor.value_header()? {
             if children > 0 {
-                if pending.len() > MAX_DEPTH {
+                if depth > MAX_DEPTH {
                     return Err("nesting deeper than the limit");
                 }
                 // Every element takes at least one byte.
                 if children > cursor.remaining() {
                     return Err("container claims more elements than the input holds");
                 }
-                pending.push(children);
+                // `depth <= MAX_DEPTH` here, so the slot exists; `get_mut` keeps even a
+                // mistake in that reasoning from becoming a panic.
+                *pending
+                    .get_mut(depth)
+                    .ok_or("nesting deeper than the limit")? = children;
+                depth += 1;
             }
         }
     }

@@ -289,30 +289,46 @@ fn encode_with_internal<T: Databag>(
     value: &T,
     internal: &Internal,
 ) -> Result<Vec<u8>, EncodeError> {
-    // Encode every field into one scratch buffer first, then frame it: one allocation for
-    // the values, one for the output.
-    let mut scratch = Vec::with_capacity(64);
-    let mut ends = Vec::with_capacity(T::FIELDS.len());
-    for index in 0..T::FIELDS.len() {
-        value.encode_field(index, &mut scratch)?;
-        ends.push(scratch.len());
-    }
-    let mut out = Vec::with_capacity(scratch.len() + 16 + T::FIELDS.len() * 8);
-    let mut start = 0;
-    let values = T::FIELDS.iter().zip(&ends).map(|(field, &end)| {
-        let value = &scratch[start..end];
-        start = end;
-        (field.key, value)
-    });
+    // One allocation: every value is encoded straight into the output, after room for the
+    // widest `bin` header, then moved back to follow the header its length needs (the same
+    // bytes as framing values encoded elsewhere). Sized for keys plus small values.
+    let keys: usize = T::FIELDS.iter().map(|field| field.key.len() + 8).sum();
+    let mut out = Vec::with_capacity(64 + keys + T::FIELDS.len() * 24);
     let count = T::FIELDS.len() + internal.present().count();
     write_frame(
         &mut out,
         T::VERSION,
-        values.chain(internal.present()),
+        std::iter::empty::<(&str, &[u8])>(),
         count,
     )?;
+    for (index, field) in T::FIELDS.iter().enumerate() {
+        wr::write_str(&mut out, field.key).map_err(|_| too_large("field key"))?;
+        let at = out.len();
+        out.extend_from_slice(&[0; BIN_HEADER_MAX]);
+        value.encode_field(index, &mut out)?;
+        let len = out.len() - at - BIN_HEADER_MAX;
+        let mut header = [0u8; BIN_HEADER_MAX];
+        let mut rest = &mut header[..];
+        let len_u32 = u32::try_from(len).map_err(|_| too_large("field value"))?;
+        wr::write_bin_len(&mut rest, len_u32).map_err(|_| too_large("field value"))?;
+        let header_len = BIN_HEADER_MAX - rest.len();
+        out.copy_within(at + BIN_HEADER_MAX.., at + header_len);
+        out.truncate(at + header_len + len);
+        if let (Some(slot), Some(header)) =
+            (out.get_mut(at..at + header_len), header.get(..header_len))
+        {
+            slot.copy_from_slice(header);
+        }
+    }
+    for (key, value) in internal.present() {
+        wr::write_str(&mut out, key).map_err(|_| too_large("field key"))?;
+        wr::write_bin(&mut out, value).map_err(|_| too_large("field value"))?;
+    }
     Ok(out)
 }
+
+/// The widest MessagePack `bin` header: marker and a 32-bit length.
+const BIN_HEADER_MAX: usize = 5;
 
 /// Decodes one framed record straight into `T` (borrowing the input, no intermediate
 /// [`Record`]).

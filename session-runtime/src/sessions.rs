@@ -98,8 +98,7 @@ impl<T: Databag> Sessions<T> {
             return Err(LoadError::ClientSide);
         }
         let now = config.clock.now_ms();
-        let deadline = tokio::time::Instant::now() + config.store_timeout;
-        let seen = load_one(config, &id.expose_token(), now, deadline)
+        let seen = load_one(config, &id.expose_token(), now, &mut None)
             .await
             .map_err(LoadError::Store)?;
         let Seen::Live(found, expires) = seen else {

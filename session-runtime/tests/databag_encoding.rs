@@ -61,6 +61,26 @@ fn round_trip_keeps_every_stored_field() {
 }
 
 #[test]
+fn direct_encoding_matches_the_record_path_at_every_bin_width() {
+    // Values of 1, 8 and 16-bit `bin` lengths, around each boundary: the direct encoder
+    // writes each value in place and moves it behind the header its length needs.
+    for len in [0, 30, 31, 252, 253, 254, 255, 256, 300, 65_530, 65_540] {
+        let session = UserSession {
+            username: "x".repeat(len),
+            ..sample()
+        };
+        let bytes = encode_to_bytes(&session).unwrap();
+        assert_eq!(
+            Record::encode(&session).unwrap().to_bytes().unwrap(),
+            bytes,
+            "username of {len} bytes"
+        );
+        let decoded = decode_from_bytes::<UserSession>(&bytes).unwrap();
+        assert_eq!(decoded.value.username.len(), len);
+    }
+}
+
+#[test]
 fn defaults_apply_to_every_field() {
     let defaults = UserSession::defaults();
     assert_eq!(defaults.username, "guest");

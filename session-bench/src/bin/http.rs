@@ -3,7 +3,7 @@
 //! `wrk`, in interleaved rounds; prints medians and ratios to the no-session server.
 //!
 //! ```sh
-//! apt-get install -y wrk redis-server     # the load generator, and Redis for its store
+//! apt-get install -y wrk redis-server postgresql   # the load generator, Redis, PostgreSQL
 //! cargo run --release -p session-bench --bin http
 //! cargo run --release -p session-bench --bin http -- --rounds 3 --duration 1 --stores memory,cookie
 //! ```
@@ -11,7 +11,9 @@
 //! Every server is a child process of this binary (`http serve <variant> <store>`), pinned
 //! to CPU 0 with `taskset`, and `wrk` (one thread, 8 connections) is pinned to CPU 1, so
 //! that the load generator never takes the server's CPU; with fewer than two CPUs, or no
-//! `taskset`, nothing is pinned and the output says so. Redis is not pinned.
+//! `taskset`, nothing is pinned and the output says so. Redis and PostgreSQL (started by
+//! this binary, as for `compare`) are not pinned; SQLite is a file in a temporary directory,
+//! one per server.
 //!
 //! Why `wrk`: it is a small C program built for exactly this (epoll, keep-alive
 //! connections, a fixed request), so its cost per request is low and stable and does not
@@ -24,11 +26,13 @@
 //! stays meaningful when the server does not get a whole CPU.
 //!
 //! Options: `--rounds N` (5), `--duration S` seconds per run (2), `--connections C` (8),
-//! `--stores memory,cookie,redis` (all), `--routes plain,read,write` (all).
+//! `--stores memory,cookie,redis,sqlite,postgres` (all), `--routes plain,read,write` (all).
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
 
+use integration_tests::postgres_harness::PostgresServer;
+use integration_tests::temp::TempDir;
 use session_bench::apps::SetupError;
 use session_bench::redis::RedisServer;
 use session_bench::servers::{prepare, Store, Variant};
@@ -59,14 +63,18 @@ type Error = Box<dyn std::error::Error>;
 /// Serves one variant on a free loopback port: prints `READY <port> <cookie>` once it
 /// listens, then serves until its standard input closes (the parent exited or killed it).
 fn serve(args: &[String]) -> Result<(), Error> {
-    let (variant, store) = match args {
-        [variant, store, ..] => (
-            Variant::parse(variant).ok_or("unknown variant")?,
-            Store::parse(store).ok_or("unknown store")?,
-        ),
-        _ => return Err("usage: http serve <none|ours|peer> <memory|cookie|redis> [url]".into()),
-    };
-    let redis_url = args.get(2).cloned();
+    let (variant, store) =
+        match args {
+            [variant, store, ..] => (
+                Variant::parse(variant).ok_or("unknown variant")?,
+                Store::parse(store).ok_or("unknown store")?,
+            ),
+            _ => return Err(
+                "usage: http serve <none|ours|peer> <memory|cookie|redis|sqlite|postgres> [url]"
+                    .into(),
+            ),
+        };
+    let url = args.get(2).cloned();
     // The parent going away closes our stdin: then stop.
     std::thread::spawn(|| {
         let mut sink = String::new();
@@ -83,7 +91,7 @@ fn serve(args: &[String]) -> Result<(), Error> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let prepared = prepare(variant, store, redis_url.as_deref()).await?;
+        let prepared = prepare(variant, store, url.as_deref()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         println!("READY {port} {}", prepared.cookie.to_str()?);
@@ -104,7 +112,7 @@ impl Server {
     fn start(
         variant: Variant,
         store: Store,
-        redis: Option<&str>,
+        url: Option<&str>,
         pin: Option<&str>,
     ) -> Result<Self, Error> {
         let exe = std::env::current_exe()?;
@@ -117,7 +125,7 @@ impl Server {
             None => Command::new(exe),
         };
         command.args(["serve", variant.name(), store.name()]);
-        if let Some(url) = redis {
+        if let Some(url) = url {
             command.arg(url);
         }
         let mut child = command
@@ -245,16 +253,31 @@ fn bench(options: &Options) -> Result<(), Error> {
     } else {
         None
     };
-    let url = redis.as_ref().map(RedisServer::url);
+    let redis_url = redis.as_ref().map(RedisServer::url);
+    // PostgreSQL is started (and stopped, when dropped) by the test harness, on a runtime of
+    // its own; SQLite files go in a temporary directory removed at the end.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let postgres = options
+        .stores
+        .contains(&Store::Postgres)
+        .then(|| runtime.block_on(PostgresServer::start()));
+    let sqlite = TempDir::new("bench-http-sqlite");
     let none = Server::start(Variant::None, Store::Memory, None, server_cpu)?;
     let mut servers = Vec::new();
     for &store in &options.stores {
-        let url = (store == Store::Redis).then_some(url.as_deref()).flatten();
         for variant in [Variant::Ours, Variant::Peer] {
+            let url = match store {
+                Store::Memory | Store::Cookie => None,
+                Store::Redis => redis_url.clone(),
+                Store::Sqlite => Some(sqlite.sqlite_url(&format!("{}.db", variant.name()))),
+                Store::Postgres => postgres.as_ref().map(|server| server.url("postgres")),
+            };
             servers.push((
                 store,
                 variant,
-                Server::start(variant, store, url, server_cpu)?,
+                Server::start(variant, store, url.as_deref(), server_cpu)?,
             ));
         }
     }
