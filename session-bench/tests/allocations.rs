@@ -77,7 +77,9 @@ async fn per_request(target: &Target) -> f64 {
 /// (issue 16, after the structural guard stopped allocating and records were encoded into
 /// one buffer): exact for the in-process cases; for Redis, whose client's reads can split
 /// differently from run to run (a tenth of an allocation per request was seen), the count
-/// rounded up plus one.
+/// rounded up plus one. Redis grew with issue 14 (the owner index): a read by 2 (the session
+/// hash holds the last use, `__s`: one more field and value in the `HGETALL` reply), a write
+/// by 7 (the last use written, the owner arguments of the script, an array reply).
 fn budget(case: &str) -> f64 {
     match case {
         "e2e_layer_unused" => 20.0,
@@ -85,8 +87,8 @@ fn budget(case: &str) -> f64 {
         "e2e_memory_write" => 30.0,
         "e2e_cookie_read" => 27.0,
         "e2e_cookie_write" => 33.0,
-        "e2e_redis_read" => 57.0,
-        "e2e_redis_write" => 97.0,
+        "e2e_redis_read" => 59.0,
+        "e2e_redis_write" => 104.0,
         _ => 0.0,
     }
 }
