@@ -2,6 +2,9 @@
 //! revoke one, all the others, or log out; a WebSocket that the server closes when its
 //! session ends.
 //!
+//! A demo of the session API, not of authentication: anyone logs in under any name,
+//! without a password.
+//!
 //! Routes:
 //! - `GET /`: the login form (or who is logged in, with links).
 //! - `POST /login` (form field `username`): renews the session id and sets the owner.

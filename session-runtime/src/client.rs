@@ -58,13 +58,14 @@ impl Tracking {
             .devices
             .then(|| parts.headers.get(http::header::USER_AGENT))
             .flatten()
-            .and_then(|agent| agent.to_str().ok())
+            // Not only visible ASCII: a User-Agent with other bytes is kept, lossily.
+            .map(|agent| String::from_utf8_lossy(agent.as_bytes()))
             .map(|agent| truncate(agent.trim(), MAX_DEVICE_BYTES).to_owned())
             .filter(|agent| !agent.is_empty());
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
+            .map(|info| info.0.ip().to_canonical());
         let address = match &self.address {
             None => None,
             Some(ClientAddress::Peer) => peer,
@@ -91,7 +92,7 @@ fn behind_proxies(peer: IpAddr, trusted: &[IpAddr], headers: &http::HeaderMap) -
         .flat_map(|value| value.split(','))
         .collect::<Vec<_>>();
     for entry in entries.iter().rev() {
-        let address: IpAddr = entry.trim().parse().ok()?;
+        let address = entry.trim().parse::<IpAddr>().ok()?.to_canonical();
         if !trusted.contains(&address) {
             return Some(address);
         }

@@ -82,7 +82,7 @@ pub(crate) fn start<T: Databag, B: Default + Send + 'static>(
     }
     index_owner(config, &mut returned);
     let plan = decide(config, &returned, now);
-    remember_client(&plan, client.as_ref(), &mut returned);
+    remember_client(config, &plan, client.as_ref(), &mut returned);
     let persistent = config.persists(&returned.tracked);
     let resend = remember_changed(&returned.tracked);
     if plan == Plan::Nothing {
@@ -144,7 +144,7 @@ pub(crate) async fn save<T: Databag>(
     let now = config.clock.now_ms();
     index_owner(config, session);
     let plan = decide(config, session, now);
-    remember_client(&plan, outlet.client().as_ref(), session);
+    remember_client(config, &plan, outlet.client().as_ref(), session);
     let needs_new_token = match &plan {
         Plan::Nothing => return Ok(()),
         Plan::Create { .. } | Plan::Renew { .. } | Plan::Restart { .. } => true,
@@ -213,7 +213,16 @@ fn index_owner<T: Databag>(config: &Config<T>, session: &mut Returned<T>) {
 
 /// Writes what the layer keeps of the client into a session stored under a new id (the
 /// device and address a user's list of sessions shows); other writes leave it alone.
-fn remember_client<T: Databag>(plan: &Plan, client: Option<&Client>, session: &mut Returned<T>) {
+fn remember_client<T: Databag>(
+    config: &Config<T>,
+    plan: &Plan,
+    client: Option<&Client>,
+    session: &mut Returned<T>,
+) {
+    if config.backend.client_side() {
+        // The cookie store lists nothing: a device label would only grow the cookie.
+        return;
+    }
     if let (Some(client), Plan::Create { .. } | Plan::Renew { .. } | Plan::Restart { .. }) =
         (client, plan)
     {

@@ -218,18 +218,19 @@ pub async fn entries_of_sessions_redis_expired_are_pruned_by_owned_by(
     nodes: &[&RedisServer],
 ) {
     let ada = "ada-expiring";
+    // Long enough that every create below samples only live entries, however slow the
+    // machine (a create that sampled an expired one would prune it early).
     let short = SessionMeta {
-        expires_ms: Some(NOW + 200),
+        expires_ms: Some(NOW + 5_000),
         ..meta(None)
     };
+    let kept = create(store, Some(ada), &meta(HOUR)).await;
     let mut expiring = Vec::new();
     for _ in 0..5 {
         expiring.push(create(store, Some(ada), &short).await);
     }
-    // Without listing, the entries stay (at most the sampled ones were pruned, and all
-    // were live when sampled).
-    let kept = create(store, Some(ada), &meta(HOUR)).await;
-    // Wait until Redis itself has expired them (its TTL is the 200 ms left at `NOW`).
+    // Without listing, the entries stay (the sampled ones were live when sampled).
+    // Wait until Redis itself has expired them (its TTL is the 5 s left at `NOW`).
     for id in &expiring {
         loop {
             let exists = on_every_node(nodes, redis::cmd("EXISTS").arg(store.key(id))).await;

@@ -454,7 +454,15 @@ impl<S: SessionStore> StoreBackend<S> {
                 }
             };
             if back {
-                let _ = super::until(deadline, timeout, store.delete(&to.digest())).await;
+                let deadline = tokio::time::Instant::now() + timeout;
+                let moved = super::until(deadline, timeout, store.delete(&to.digest())).await;
+                if matches!(moved, Ok(false)) {
+                    // The new id was ended meanwhile (revoked, or logged out by a request
+                    // that had its token): the session must not live on under the old id.
+                    tracing::info!(session = %from, "a renewal being undone was ended meanwhile; the old id is ended too");
+                    let deadline = tokio::time::Instant::now() + timeout;
+                    let _ = super::until(deadline, timeout, store.delete(&from.digest())).await;
+                }
             } else {
                 tracing::error!(
                     session = %from,

@@ -130,11 +130,6 @@ impl Internal {
         rmp::decode::read_int(&mut bytes).ok()
     }
 
-    /// Whether there is an entry under `key`, set or unset (`nil`).
-    pub(crate) fn has(&self, key: &str) -> bool {
-        self.entries.iter().any(|entry| entry.key == key)
-    }
-
     /// A string internal field.
     pub(crate) fn get_str(&self, key: &str) -> Option<&str> {
         read_str(self.get(key)?)

@@ -82,21 +82,19 @@ pub(crate) fn key_of<T: Databag>(value: &T) -> Option<String> {
 }
 
 /// Brings the internal owner entry in step with the owner field before a write: when the
-/// owner field is among the changes, the entry is set to the field's key (or unset). When
-/// the entry already says the same, nothing is marked changed, so a write that does not
-/// move the owner does not touch the index. A session stored before its type had an owner
-/// field (no entry at all) gets its entry with its next write of anything.
+/// entry does not say what the field says (the owner changed; a session stored before its
+/// type had an owner field; an entry a failed index write took back), it is set to the
+/// field's key (or unset), which makes the commit write it and the store index it. When
+/// they agree, nothing is marked changed, so a request that does not move the owner writes
+/// nothing for it.
 pub(crate) fn sync<T: Databag>(tracked: &mut Tracked<T>) {
-    let Some(index) = T::OWNER else {
-        return;
-    };
-    let owner_changed = tracked.changes().contains(index);
-    let unindexed = !tracked.internal().has(keys::OWNER) && tracked.has_changes();
-    if !owner_changed && !unindexed {
+    if T::OWNER.is_none() {
         return;
     }
     let key = key_of(tracked.get());
-    set(tracked.internal_mut(), key.as_deref());
+    if tracked.internal().get_str(keys::OWNER) != key.as_deref() {
+        set(tracked.internal_mut(), key.as_deref());
+    }
 }
 
 fn set(internal: &mut Internal, key: Option<&str>) {

@@ -736,9 +736,15 @@ impl SessionStore for MemoryStore {
         for shard in self.inner.shards.iter() {
             let mut state = write(shard);
             removed += state.sessions.len() as u64;
+            // Each session's index entry goes under its shard's lock, with the session: a
+            // session created meanwhile in a shard already cleared keeps its entry.
+            for (key, entry) in &state.sessions {
+                self.inner
+                    .owners
+                    .removed(&SessionDigest::from_bytes(*key), &entry.record);
+            }
             *state = State::default();
         }
-        self.inner.owners.clear();
         for id in self.inner.watchers.watched() {
             self.inner.watchers.notify(&id);
         }

@@ -98,6 +98,7 @@ impl OwnerIndex {
     }
 
     /// Forgets every entry.
+    #[cfg(test)]
     pub(crate) fn clear(&self) {
         for shard in self.shards.iter() {
             shard.lock().unwrap_or_else(PoisonError::into_inner).clear();

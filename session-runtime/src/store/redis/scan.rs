@@ -91,14 +91,15 @@ impl RedisStore {
                     sessions += kinds.filter(|(kind, _)| *kind == KeyKind::Session).count() as u64;
                 }
                 Pass::Unlink => {
-                    let (session_keys, owner_sets): (Vec<_>, Vec<_>) = kinds
-                        .filter(|(kind, _)| *kind != KeyKind::Foreign)
-                        .partition(|(kind, _)| *kind == KeyKind::Session);
-                    let keys = |pairs: Vec<(KeyKind, Vec<u8>)>| -> Vec<Vec<u8>> {
-                        pairs.into_iter().map(|(_, key)| key).collect()
-                    };
-                    sessions += self.unlink(node, &keys(session_keys)).await?;
-                    self.unlink(node, &keys(owner_sets)).await?;
+                    // Sessions only: an owner set may already hold the entry of a session
+                    // created during the scan, which must stay listed. The entries of the
+                    // sessions removed here are stale from now on and pruned by the next
+                    // listing of their owner or the next session added to it.
+                    let session_keys: Vec<Vec<u8>> = kinds
+                        .filter(|(kind, _)| *kind == KeyKind::Session)
+                        .map(|(_, key)| key)
+                        .collect();
+                    sessions += self.unlink(node, &session_keys).await?;
                 }
             }
             if next == 0 {
@@ -119,8 +120,8 @@ impl RedisStore {
     }
 
     /// [`SessionStore::clear`](crate::store::SessionStore::clear): unlinks every session
-    /// and owner set under the prefix (keys of other kinds sharing the prefix are left
-    /// alone), then publishes that everything may be gone, so that every subscriber
+    /// under the prefix (owner sets stay: their entries are pruned lazily; keys of other
+    /// kinds sharing the prefix are left alone), then publishes that everything may be gone, so that every subscriber
     /// rechecks its watches. Returns how many sessions were removed.
     pub(super) async fn remove_everything(&self) -> RedisResult<u64> {
         let mut removed = 0;

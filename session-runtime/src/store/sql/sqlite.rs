@@ -93,7 +93,7 @@ const WAL_ATTEMPTS: u32 = 50;
 /// process, or another store value on the same file, are not delivered. Upgrading from
 /// a layout before 3 adds the columns `NULL` (no row rewritten); sessions stored before are in no
 /// list until a write carries their owner (the layer writes it when the owner field
-/// changes, at login, and for a session stored without an owner entry at its next write).
+/// changes, at login, and for a session whose entry disagrees with its owner field at its next request).
 /// A save names `owner` only when its changes move the owner, for the reason above.
 ///
 /// # Statements per request
