@@ -380,6 +380,45 @@ mod outer_timeout {
         oneshot_dropped_mid_renewal_keeps_the_old_session(Op::Take, Place::AfterStore).await;
     }
 
+    /// A session revoked (here: the store cleared) while a renewal whose response was
+    /// dropped is being undone is not brought back under the old id: the new id is gone
+    /// when the undo deletes it, so the old one is ended too.
+    #[tokio::test]
+    async fn an_undone_renewal_does_not_bring_back_a_session_revoked_meanwhile() {
+        use session_runtime::store::SessionStore as _;
+
+        let app = start(|layer| layer).await;
+        let old = app.start_session().await;
+        app.store
+            .faults
+            .stall_next(Op::Take, Place::AfterStore, STALL);
+        let request = axum::http::Request::post("/login/ada")
+            .header("cookie", cookie(&old))
+            .body(Body::empty())
+            .unwrap();
+        let outcome = tokio::time::timeout(OUTER, app.router.clone().oneshot(request)).await;
+        assert!(outcome.is_err(), "the login finished: {outcome:?}");
+        // The renewal has created the new id and taken the old one (its take is stalled
+        // after the store ran it); the session is revoked now: nothing is left.
+        assert_eq!(app.store.faults.fired(Op::Take), 1);
+        app.store.inner.clear().await.unwrap();
+        let inner = app.store.inner.clone();
+        let records = integration_tests::settle::settle_records(&app.store.counts, 0, || {
+            let len = inner.len();
+            async move { len }
+        })
+        .await;
+        let body = app.read(&old).await;
+        assert_eq!(
+            records, 0,
+            "the revoked session came back (the old cookie reads {body:?})"
+        );
+        assert_ne!(
+            body, BEFORE_LOGIN,
+            "the old cookie still reads the revoked session"
+        );
+    }
+
     /// An app's own timeout middleware, outside the session layer, over real HTTP.
     async fn gateway_timeout(request: Request, next: Next) -> Response {
         match tokio::time::timeout(OUTER, next.run(request)).await {
