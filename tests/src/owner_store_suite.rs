@@ -73,7 +73,7 @@ fn owner(name: &str) -> String {
 }
 
 /// The `__owner` entry as the layer writes it: a MessagePack string, or nil for none.
-fn owner_field(owner: Option<&str>) -> RecordField {
+pub fn owner_field(owner: Option<&str>) -> RecordField {
     let mut value = Vec::new();
     match owner {
         Some(owner) => rmp::encode::write_str(&mut value, owner).unwrap(),

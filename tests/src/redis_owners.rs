@@ -3,6 +3,7 @@
 //! index's consistency under concurrent writers and listers, pruning of entries whose
 //! sessions Redis expired, and the cost of a listing counted by Redis itself.
 
+use crate::owner_store_suite::owner_field;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,18 +22,6 @@ pub const NO_PERIODIC_RECHECK: Duration = Duration::from_secs(3600);
 
 fn id() -> SessionDigest {
     SessionId::generate().unwrap().digest()
-}
-
-fn owner_field(owner: Option<&str>) -> RecordField {
-    let mut value = Vec::new();
-    match owner {
-        Some(owner) => rmp::encode::write_str(&mut value, owner).unwrap(),
-        None => rmp::encode::write_nil(&mut value).unwrap(),
-    }
-    RecordField {
-        key: "__owner".to_owned(),
-        value,
-    }
 }
 
 /// A whole record of `owner` (`None`: no owner), as the layer creates it.
