@@ -3,7 +3,6 @@
 //! index's consistency under concurrent writers and listers, pruning of entries whose
 //! sessions Redis expired, and the cost of a listing counted by Redis itself.
 
-use crate::owner_store_suite::owner_field;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +11,7 @@ use session_runtime::record::{Record, RecordField};
 use session_runtime::store::{CreateOutcome, SaveOutcome, SessionMeta, SessionStore};
 use session_runtime::{RedisStore, SessionDigest, SessionId};
 
+use crate::owner_store_suite::owner_field;
 use crate::redis_harness::{Monitor, Monitored, RedisServer};
 use crate::store_suite::{meta, NOW};
 
