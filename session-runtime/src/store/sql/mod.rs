@@ -671,6 +671,44 @@ macro_rules! sql_store {
 }
 pub(crate) use sql_store;
 
+/// The settings every SQL store's builder has, on its `options: SqlOptions` field: written
+/// once for both builders.
+macro_rules! builder_options {
+    ($builder:ty) => {
+        impl $builder {
+            /// The table sessions are kept in (default `http_sessions`); the migrations are
+            /// recorded in `<table>_migrations`. Plain identifiers only: ASCII letters,
+            /// digits and underscores, at most 48.
+            pub fn table(mut self, name: impl Into<String>) -> Self {
+                self.options.table = name.into();
+                self
+            }
+
+            /// How long one operation may take before it fails with
+            /// [`StoreError::Timeout`](crate::store::StoreError::Timeout) (default 2
+            /// seconds). The layer's own store timeout bounds it too.
+            pub fn query_timeout(mut self, timeout: std::time::Duration) -> Self {
+                self.options.query_timeout = timeout;
+                self
+            }
+
+            /// How often the sweeper deletes expired rows (default 60 seconds).
+            pub fn sweep_interval(mut self, interval: std::time::Duration) -> Self {
+                self.options.sweep_interval = interval;
+                self
+            }
+
+            /// The clock the sweeper judges expiry by (default: the system clock).
+            pub fn clock(mut self, clock: impl crate::clock::Clock) -> Self {
+                self.options.clock = std::sync::Arc::new(clock);
+                self
+            }
+        }
+    };
+}
+
+pub(crate) use builder_options;
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -290,38 +290,13 @@ pub struct PostgresStoreBuilder {
     schema: Option<String>,
 }
 
-impl PostgresStoreBuilder {
-    /// The table sessions are kept in (default `http_sessions`); the migrations are
-    /// recorded in `<table>_migrations`. Plain identifiers only: ASCII letters, digits and
-    /// underscores, at most 48.
-    pub fn table(mut self, name: impl Into<String>) -> Self {
-        self.options.table = name.into();
-        self
-    }
+super::builder_options!(PostgresStoreBuilder);
 
+impl PostgresStoreBuilder {
     /// The schema the tables live in (default: none, so PostgreSQL's `search_path` decides,
     /// usually `public`). [`PostgresStore::migrate`] creates it if it does not exist.
     pub fn schema(mut self, name: impl Into<String>) -> Self {
         self.schema = Some(name.into());
-        self
-    }
-
-    /// How long one operation may take before it fails with [`StoreError::Timeout`]
-    /// (default 2 seconds). The layer's own store timeout bounds it too.
-    pub fn query_timeout(mut self, timeout: Duration) -> Self {
-        self.options.query_timeout = timeout;
-        self
-    }
-
-    /// How often the sweeper deletes expired rows (default 60 seconds).
-    pub fn sweep_interval(mut self, interval: Duration) -> Self {
-        self.options.sweep_interval = interval;
-        self
-    }
-
-    /// The clock the sweeper judges expiry by (default: the system clock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.options.clock = Arc::new(clock);
         self
     }
 

@@ -303,34 +303,9 @@ pub struct SqliteStoreBuilder {
     options: SqlOptions,
 }
 
+super::builder_options!(SqliteStoreBuilder);
+
 impl SqliteStoreBuilder {
-    /// The table sessions are kept in (default `http_sessions`); the migrations are
-    /// recorded in `<table>_migrations`. Plain identifiers only: ASCII letters, digits and
-    /// underscores, at most 48.
-    pub fn table(mut self, name: impl Into<String>) -> Self {
-        self.options.table = name.into();
-        self
-    }
-
-    /// How long one operation may take before it fails with [`StoreError::Timeout`]
-    /// (default 2 seconds). The layer's own store timeout bounds it too.
-    pub fn query_timeout(mut self, timeout: Duration) -> Self {
-        self.options.query_timeout = timeout;
-        self
-    }
-
-    /// How often the sweeper deletes expired rows (default 60 seconds).
-    pub fn sweep_interval(mut self, interval: Duration) -> Self {
-        self.options.sweep_interval = interval;
-        self
-    }
-
-    /// The clock the sweeper judges expiry by (default: the system clock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.options.clock = Arc::new(clock);
-        self
-    }
-
     /// Opens the database at `url` (`sqlite://path/to/file.db`, or `sqlite::memory:` for
     /// a database that lives as long as the store), creating the file if it does not
     /// exist, in WAL mode, with a pool of up to 8 connections that are kept open. A write
