@@ -154,6 +154,46 @@ pub fn peer<S: tower_sessions::SessionStore + Clone>(store: S) -> Router {
         .layer(tower_sessions::SessionManagerLayer::new(store))
 }
 
+/// tower-sessions' routes over a [`PeerBlob`] under [`PEER_KEY`] behind its
+/// `SessionManagerLayer` over `store`: the same routes as [`ours_blob`] (`/write` changes
+/// `user_id`; tower-sessions writes the whole record again); `/login` stores `blob`.
+pub fn peer_blob<S: tower_sessions::SessionStore + Clone>(store: S, blob: PeerBlob) -> Router {
+    async fn data(session: &tower_sessions::Session) -> Result<PeerBlob, StatusCode> {
+        match session.get::<PeerBlob>(PEER_KEY).await {
+            Ok(data) => Ok(data.unwrap_or_default()),
+            Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+    async fn read(session: tower_sessions::Session) -> Result<String, StatusCode> {
+        Ok(data(&session).await?.user_id.to_string())
+    }
+    async fn write(session: tower_sessions::Session) -> Result<String, StatusCode> {
+        let mut blob = data(&session).await?;
+        blob.user_id = blob.user_id.wrapping_add(1);
+        session
+            .insert(PEER_KEY, &blob)
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        Ok(blob.user_id.to_string())
+    }
+    let login = move |session: tower_sessions::Session| {
+        let blob = blob.clone();
+        async move {
+            session
+                .insert(PEER_KEY, &blob)
+                .await
+                .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+            Ok::<_, StatusCode>("welcome")
+        }
+    };
+    Router::new()
+        .route("/plain", get(plain))
+        .route("/read", get(read))
+        .route("/write", get(write))
+        .route("/login", get(login))
+        .layer(tower_sessions::SessionManagerLayer::new(store))
+}
+
 // ---------------------------------------------------------------------------------------
 // The cookie peer: axum-extra's PrivateCookieJar (AES-256-GCM) holding the data as JSON.
 

@@ -10,8 +10,10 @@ use session_runtime::store::{SessionMeta, SessionStore as _};
 use session_runtime::{CookieStore, Key, MemoryStore, SessionId, SessionLayer};
 use tower_sessions::SessionStore as _;
 
-use crate::apps::{self, body_text, call, login, request, SetupError};
-use crate::data::{blob, logged_in, record_len, BenchSession, BenchSessionHandle, PeerBlob};
+use crate::apps::{self, body_text, call, login, login_expecting, request, SetupError};
+use crate::data::{
+    blob, incompressible_blob, logged_in, record_len, BenchSession, BenchSessionHandle, PeerBlob,
+};
 use crate::redis::RedisServer;
 
 /// A fixed 64-byte secret, so runs are comparable.
@@ -547,10 +549,16 @@ impl SqlDatabases {
     }
 }
 
+/// Bytes of session data besides the changed field in the large-session SQL cases.
+pub const LARGE_SESSION_BYTES: usize = 4096;
+
 /// The SQL end-to-end cases: ours (`SqliteStore`, `PostgresStore`) and tower-sessions'
 /// sqlx stores, each over the same pool (so the same database, connections and settings:
 /// SQLite in WAL mode with `synchronous = NORMAL`, PostgreSQL without a ping before each
-/// use), each with a logged-in session.
+/// use), each with a logged-in session: the bench session (`e2e_*_read`, `e2e_*_write`),
+/// and one holding [`LARGE_SESSION_BYTES`] of incompressible text besides a number that
+/// `/write` changes (`e2e_*_read_4KiB`, `e2e_*_write_4KiB`: where writing only the changed
+/// field and rewriting the whole record part).
 ///
 /// # Errors
 /// If a database cannot be reached or migrated, or a session does not read back.
@@ -587,6 +595,33 @@ pub async fn sql_end_to_end(databases: &SqlDatabases) -> Result<Vec<Case>, Setup
     let mut cases = Vec::new();
     let sqlite_floor = floor(ours_sqlite.pool().clone());
     let postgres_floor = floor(ours_postgres.pool().clone());
+    // A session holding 4 KiB besides the field a write changes: we write the change, the
+    // peer writes the whole record again.
+    let large = incompressible_blob(LARGE_SESSION_BYTES);
+    let expected = large.user_id.to_string();
+    for (names, ours, peer) in [
+        (
+            ["e2e_sqlite_read_4KiB", "e2e_sqlite_write_4KiB"],
+            apps::ours_blob(SessionLayer::new(ours_sqlite.clone()), large.clone()),
+            apps::peer_blob(peer_sqlite.clone(), PeerBlob::from(&large)),
+        ),
+        (
+            ["e2e_postgres_read_4KiB", "e2e_postgres_write_4KiB"],
+            apps::ours_blob(SessionLayer::new(ours_postgres.clone()), large.clone()),
+            apps::peer_blob(peer_postgres.clone(), PeerBlob::from(&large)),
+        ),
+    ] {
+        let ours_session = login_expecting(&ours, &expected).await?;
+        let peer_session = login_expecting(&peer, &expected).await?;
+        for (name, path) in names.into_iter().zip(["/read", "/write"]) {
+            cases.push(Case {
+                name,
+                ours: Target::new(&ours, path, Some(&ours_session)),
+                peer: Some(Target::new(&peer, path, Some(&peer_session))),
+                baseline: Target::new(&baseline, "/plain", Some(&ours_session)),
+            });
+        }
+    }
     for (names, ours, peer) in [
         (
             ["e2e_sqlite_read", "e2e_sqlite_write"],

@@ -128,3 +128,23 @@ pub fn blob(bytes: usize) -> Blob {
         note: "x".repeat(len),
     }
 }
+
+/// A [`Blob`] of about `bytes` of text that does not compress (a fixed pseudo-random
+/// sequence of letters and digits): what a database stores of it is its size, not what
+/// PostgreSQL's TOAST compression makes of a repeated character.
+#[must_use]
+pub fn incompressible_blob(bytes: usize) -> Blob {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let note = (0..bytes)
+        .map(|_| {
+            // xorshift64: deterministic, so every run stores the same text.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let index = usize::try_from(state % ALPHABET.len() as u64).unwrap_or(0);
+            char::from(ALPHABET[index])
+        })
+        .collect();
+    Blob { user_id: 42, note }
+}
