@@ -595,6 +595,12 @@ pub async fn sql_end_to_end(databases: &SqlDatabases) -> Result<Vec<Case>, Setup
     let mut cases = Vec::new();
     let sqlite_floor = floor(ours_sqlite.pool().clone());
     let postgres_floor = floor(ours_postgres.pool().clone());
+    let sqlite_update_floor = update_floor(ours_sqlite.pool().clone())
+        .await
+        .map_err(|error| failed("sqlite floor table")(&error))?;
+    let postgres_update_floor = update_floor(ours_postgres.pool().clone())
+        .await
+        .map_err(|error| failed("postgres floor table")(&error))?;
     // A session holding 4 KiB besides the field a write changes: we write the change, the
     // peer writes the whole record again.
     let large = incompressible_blob(LARGE_SESSION_BYTES);
@@ -646,10 +652,14 @@ pub async fn sql_end_to_end(databases: &SqlDatabases) -> Result<Vec<Case>, Setup
         }
     }
     // What two round trips cost with no session work at all: the floor of a write through
-    // either store (a load, then one write statement).
+    // either store (a load, then one write statement); and the least any store that loads
+    // before the handler and writes after it can do: read one row by its key, then update
+    // one unindexed column of it (a HOT update on PostgreSQL).
     for (name, router) in [
         ("e2e_sqlite_floor_two_selects", sqlite_floor),
         ("e2e_postgres_floor_two_selects", postgres_floor),
+        ("e2e_sqlite_floor_load_and_update", sqlite_update_floor),
+        ("e2e_postgres_floor_load_and_update", postgres_update_floor),
     ] {
         cases.push(Case {
             name,
@@ -659,6 +669,50 @@ pub async fn sql_end_to_end(databases: &SqlDatabases) -> Result<Vec<Case>, Setup
         });
     }
     Ok(cases)
+}
+
+/// A router whose `/write` reads one row of a one-row table by its key, then increments a
+/// column of it that no index covers (a HOT update on PostgreSQL, one page on SQLite), each
+/// statement on a connection taken from `pool`: the least a write through any store that
+/// loads before the handler and writes after it costs, with no session in it.
+///
+/// # Errors
+/// If the table cannot be made.
+async fn update_floor<DB>(pool: sqlx::Pool<DB>) -> Result<Router, sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
+{
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS session_bench_floor (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await?;
+    sqlx::query("INSERT INTO session_bench_floor (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING")
+        .execute(&pool)
+        .await?;
+    Ok(Router::new().route(
+        "/write",
+        axum::routing::get(move || {
+            let pool = pool.clone();
+            async move {
+                let n: Result<i64, sqlx::Error> =
+                    sqlx::query_scalar("SELECT n FROM session_bench_floor WHERE id = 1")
+                        .fetch_one(&pool)
+                        .await;
+                let updated = sqlx::query("UPDATE session_bench_floor SET n = n + 1 WHERE id = 1")
+                    .execute(&pool)
+                    .await;
+                match (n, updated) {
+                    (Ok(n), Ok(_)) => (n + 1).to_string(),
+                    _ => "failed".to_owned(),
+                }
+            }
+        }),
+    ))
 }
 
 /// A router whose `/write` runs `SELECT 1` twice over `pool`, each on a connection taken
