@@ -298,6 +298,9 @@ impl std::fmt::Display for SetupError {
 
 impl std::error::Error for SetupError {}
 
+/// What `/read` answers on the bench session once logged in.
+pub const LOGGED_IN_READ: &str = "ada lovelace #1";
+
 /// Logs in on `router` and returns the `Cookie` header that carries the new session, after
 /// checking that `/read` sees it.
 ///
@@ -305,7 +308,7 @@ impl std::error::Error for SetupError {}
 /// If login sets no cookie or the session does not read back: the case would measure
 /// nothing useful.
 pub async fn login(router: &Router) -> Result<HeaderValue, SetupError> {
-    login_expecting(router, "ada lovelace #1").await
+    login_expecting(router, LOGGED_IN_READ).await
 }
 
 /// [`login`] on a router whose `/read` answers `expected` once logged in.

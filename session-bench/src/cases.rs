@@ -604,44 +604,35 @@ pub async fn sql_end_to_end(databases: &SqlDatabases) -> Result<Vec<Case>, Setup
     // A session holding 4 KiB besides the field a write changes: we write the change, the
     // peer writes the whole record again.
     let large = incompressible_blob(LARGE_SESSION_BYTES);
-    let expected = large.user_id.to_string();
-    for (names, ours, peer) in [
+    let large_read = large.user_id.to_string();
+    for (names, ours, peer, expected) in [
         (
             ["e2e_sqlite_read_4KiB", "e2e_sqlite_write_4KiB"],
             apps::ours_blob(SessionLayer::new(ours_sqlite.clone()), large.clone()),
             apps::peer_blob(peer_sqlite.clone(), PeerBlob::from(&large)),
+            large_read.as_str(),
         ),
         (
             ["e2e_postgres_read_4KiB", "e2e_postgres_write_4KiB"],
             apps::ours_blob(SessionLayer::new(ours_postgres.clone()), large.clone()),
             apps::peer_blob(peer_postgres.clone(), PeerBlob::from(&large)),
+            large_read.as_str(),
         ),
-    ] {
-        let ours_session = login_expecting(&ours, &expected).await?;
-        let peer_session = login_expecting(&peer, &expected).await?;
-        for (name, path) in names.into_iter().zip(["/read", "/write"]) {
-            cases.push(Case {
-                name,
-                ours: Target::new(&ours, path, Some(&ours_session)),
-                peer: Some(Target::new(&peer, path, Some(&peer_session))),
-                baseline: Target::new(&baseline, "/plain", Some(&ours_session)),
-            });
-        }
-    }
-    for (names, ours, peer) in [
         (
             ["e2e_sqlite_read", "e2e_sqlite_write"],
             apps::ours(SessionLayer::new(ours_sqlite)),
             apps::peer(peer_sqlite),
+            apps::LOGGED_IN_READ,
         ),
         (
             ["e2e_postgres_read", "e2e_postgres_write"],
             apps::ours(SessionLayer::new(ours_postgres)),
             apps::peer(peer_postgres),
+            apps::LOGGED_IN_READ,
         ),
     ] {
-        let ours_session = login(&ours).await?;
-        let peer_session = login(&peer).await?;
+        let ours_session = login_expecting(&ours, expected).await?;
+        let peer_session = login_expecting(&peer, expected).await?;
         for (name, path) in names.into_iter().zip(["/read", "/write"]) {
             cases.push(Case {
                 name,
