@@ -172,13 +172,15 @@ struct Statements {
     save: String,
     /// A save whose changes move the owner: `save` that also sets `owner` (`$9`).
     save_owner: String,
-    /// Unused here: `save` always names every column it sets (see the SQLite store).
+    /// Unused here: `save` is one statement whether or not the sweep bound moves (see the
+    /// SQLite store for why it needs two).
     save_moved: Option<String>,
     save_owner_moved: Option<String>,
     touch: String,
     touch_moved: Option<String>,
     take: String,
     delete: String,
+    /// Before `sweep`: brings the sweep bounds of live rows up to date, in batches.
     refresh: Option<String>,
     sweep: String,
     owned_by: String,
@@ -188,12 +190,15 @@ struct Statements {
 }
 
 /// Versions of the layout, in order; `migrate` applies those not yet recorded. `{table}` is
-/// the quoted, qualified table name, `{index}` the quoted name of its deadline index,
-/// `{owner_index}` that of its owner index.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE IF NOT EXISTS {table} (
+/// the quoted, qualified table name, `{index}` the quoted name of its deadline index
+/// (versions 1 and 2; `{schema_index}` the same, qualified with the table's schema, as
+/// `DROP INDEX` needs), `{sweep_index}` that of the sweep index that replaced it in version
+/// 3, `{owner_index}` that of its owner index.
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE IF NOT EXISTS {table} (
             id BYTEA PRIMARY KEY,
             version BIGINT NOT NULL,
             created_ms BIGINT NOT NULL,
@@ -201,24 +206,42 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             absolute_ms BIGINT,
             fields JSONB NOT NULL DEFAULT '{}'::jsonb
         )",
-        "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
-    ],
-), (
-    // The owner index (issue 14) and the last use. Both columns start NULL: no rewrite of
-    // existing rows (a NULL `seen_ms` reads as the creation time; a NULL owner is in no
-    // list until the next write that carries the owner), and the partial index starts empty.
-    2,
-    &[
-        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS owner TEXT",
-        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS seen_ms BIGINT",
-        "CREATE INDEX IF NOT EXISTS {owner_index} ON {table} (owner) WHERE owner IS NOT NULL",
-    ],
-)];
+            "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
+        ],
+    ),
+    (
+        // The owner index (issue 14) and the last use. Both columns start NULL: no rewrite of
+        // existing rows (a NULL `seen_ms` reads as the creation time; a NULL owner is in no
+        // list until the next write that carries the owner), and the partial index starts empty.
+        2,
+        &[
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS owner TEXT",
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS seen_ms BIGINT",
+            "CREATE INDEX IF NOT EXISTS {owner_index} ON {table} (owner) WHERE owner IS NOT NULL",
+        ],
+    ),
+    (
+        // Saves become HOT updates (see "Why a sweep column" in the store's docs): the
+        // sweeper finds rows by `sweep_ms`, a lower bound of the deadline that a save leaves
+        // as it is, instead of by the deadline that every save moves; pages keep free space
+        // for the new row versions. `sweep_ms` starts NULL (no rewrite of existing rows):
+        // the sweeper's refresh fills it in, in batches, and saves fill it as they go.
+        3,
+        &[
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS sweep_ms BIGINT",
+            "CREATE INDEX IF NOT EXISTS {sweep_index} ON {table} (sweep_ms)",
+            "DROP INDEX IF EXISTS {schema_index}",
+            "ALTER TABLE {table} SET (fillfactor = 80)",
+        ],
+    ),
+];
 
 /// The advisory lock `migrate` holds: one for every table and schema this crate migrates,
 /// so that creating a schema shared by two tables is serialized too ("sessionr" in ASCII).
 const MIGRATE_LOCK: i64 = 0x7365_7373_696f_6e72;
 
+/// `sweep_ms` of a row that never expires: after every deadline.
+const NEVER: &str = "9223372036854775807";
 const LIVE: &str = "(expires_ms IS NULL OR expires_ms > $2)";
 /// Rows from before the last use was kept (version 1) read their creation time as it.
 const COLUMNS: &str =
@@ -232,36 +255,55 @@ impl Statements {
         };
         let t = qualify(table);
         let migrations = qualify(&format!("{table}_migrations"));
-        let save_set = "fields = fields || $7::jsonb, version = $3, created_ms = $4, \
-                        expires_ms = $5, absolute_ms = $6, seen_ms = $8";
+        // The bound a row's `sweep_ms` keeps when its deadline becomes `$5`: unchanged
+        // unless the deadline moved below it, so that the `UPDATE` changes no indexed
+        // column and is a HOT update (PostgreSQL compares the old and new values of indexed
+        // columns, whatever the `SET` names). `least` ignores NULL: a row from before the
+        // sweep column gets its bound here.
+        let save_set = format!(
+            "fields = fields || $7::jsonb, version = $3, created_ms = $4, expires_ms = $5, \
+             absolute_ms = $6, seen_ms = $8, sweep_ms = least(sweep_ms, coalesce($5, {NEVER}))"
+        );
         let save_where = format!("id = $1 AND {LIVE} AND version <= $3");
         Self {
             load: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 AND {LIVE}"),
             create: format!(
                 "INSERT INTO {t} AS s (id, version, created_ms, expires_ms, absolute_ms, fields, \
-                 seen_ms, owner) \
-                 VALUES ($1, $3, $4, $5, $6, $7::jsonb, $8, $9) \
+                 seen_ms, owner, sweep_ms) \
+                 VALUES ($1, $3, $4, $5, $6, $7::jsonb, $8, $9, coalesce($5, {NEVER})) \
                  ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, \
                  created_ms = EXCLUDED.created_ms, expires_ms = EXCLUDED.expires_ms, \
                  absolute_ms = EXCLUDED.absolute_ms, fields = EXCLUDED.fields, \
-                 seen_ms = EXCLUDED.seen_ms, owner = EXCLUDED.owner \
+                 seen_ms = EXCLUDED.seen_ms, owner = EXCLUDED.owner, \
+                 sweep_ms = EXCLUDED.sweep_ms \
                  WHERE s.expires_ms IS NOT NULL AND s.expires_ms <= $2"
             ),
             save: format!("UPDATE {t} SET {save_set} WHERE {save_where}"),
             save_owner: format!("UPDATE {t} SET {save_set}, owner = $9 WHERE {save_where}"),
             touch: format!(
-                "UPDATE {t} SET created_ms = $3, expires_ms = $4, absolute_ms = $5, seen_ms = $6 \
-                 WHERE id = $1 AND {LIVE}"
+                "UPDATE {t} SET created_ms = $3, expires_ms = $4, absolute_ms = $5, seen_ms = $6, \
+                 sweep_ms = least(sweep_ms, coalesce($4, {NEVER})) WHERE id = $1 AND {LIVE}"
             ),
             take: format!("DELETE FROM {t} WHERE id = $1 AND {LIVE} RETURNING {COLUMNS}"),
             delete: format!("DELETE FROM {t} WHERE id = $1"),
             save_moved: None,
             save_owner_moved: None,
             touch_moved: None,
-            refresh: None,
+            // Rows whose bound has passed but that are live (their deadline moved since),
+            // and rows without a bound (written before the sweep column): their bound
+            // becomes their deadline. Rows another instance holds are skipped, not waited for.
+            refresh: Some(format!(
+                "UPDATE {t} SET sweep_ms = coalesce(expires_ms, {NEVER}) WHERE id IN \
+                 (SELECT id FROM {t} WHERE sweep_ms IS NULL \
+                 OR (sweep_ms <= $1 AND (expires_ms IS NULL OR expires_ms > $1)) \
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            )),
+            // After the refresh every expired row has a bound in the past: found through
+            // the sweep index.
             sweep: format!(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_ms <= $1 \
-                 ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, {COLUMNS}"
+                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE sweep_ms <= $1 \
+                 AND expires_ms <= $1 ORDER BY sweep_ms LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, {COLUMNS}"
             ),
             owned_by: format!("SELECT id, {COLUMNS} FROM {t} WHERE owner = $1 AND {LIVE}"),
             count: format!("SELECT count(*) FROM {t} WHERE expires_ms IS NULL OR expires_ms > $1"),
@@ -274,10 +316,23 @@ impl Statements {
         }
     }
 
+    /// `name` quoted, qualified with the table's schema when it has one.
+    fn qualified(&self, name: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("{schema}.\"{name}\""),
+            None => format!("\"{name}\""),
+        }
+    }
+
     fn migration(&self, statement: &str) -> String {
         statement
             .replace("{table}", &self.table)
             .replace("{index}", &format!("\"{}_expires_idx\"", self.name))
+            .replace(
+                "{schema_index}",
+                &self.qualified(&format!("{}_expires_idx", self.name)),
+            )
+            .replace("{sweep_index}", &format!("\"{}_sweep_idx\"", self.name))
             .replace("{owner_index}", &format!("\"{}_owner_idx\"", self.name))
     }
 }
