@@ -1238,7 +1238,8 @@ mod hot {
     async fn index_entries(db: &mut sqlx::PgConnection, table: &str) -> i64 {
         sqlx::query_scalar(&format!(
             "SELECT coalesce(sum((SELECT count(*) \
-               FROM generate_series(1, pg_relation_size(i.indexrelid) / 8192 - 1) AS block, \
+               FROM generate_series(1, pg_relation_size(i.indexrelid) \
+                 / current_setting('block_size')::bigint - 1) AS block, \
                LATERAL bt_page_items(get_raw_page(i.indexrelid::regclass::text, block)))), 0)::bigint \
              FROM pg_index i WHERE i.indrelid = '{table}'::regclass"
         ))
