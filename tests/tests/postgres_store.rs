@@ -269,29 +269,205 @@ mod layout {
         .unwrap();
         assert!(!dump.contains(&id.expose_token()));
 
-        // The deadline index exists, and the migration is recorded.
-        let indexes: Vec<String> = sqlx::query_scalar(
-            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'app_sessions'",
+        // The sweeper's index is on the sweep bound, none on the deadline (saves must
+        // change no indexed column), pages keep room for HOT updates, and the migration is
+        // recorded.
+        assert_eq!(
+            indexes(&mut db, &schema, "app_sessions").await,
+            [
+                "app_sessions_owner_idx (owner) WHERE (owner IS NOT NULL)",
+                "app_sessions_pkey (id)",
+                "app_sessions_sweep_idx (sweep_ms)",
+            ]
+        );
+        let options: Vec<String> = sqlx::query_scalar(
+            "SELECT unnest(c.reloptions) FROM pg_class c JOIN pg_namespace n \
+             ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'app_sessions'",
         )
         .bind(&schema)
         .fetch_all(&mut db)
         .await
         .unwrap();
-        assert!(
-            indexes.iter().any(|index| index.contains("(expires_ms)")),
-            "{indexes:?}"
-        );
-        assert!(
-            indexes.iter().any(|index| index.contains("(owner)")),
-            "the owner index: {indexes:?}"
-        );
+        assert_eq!(options, ["fillfactor=80"]);
         let versions: Vec<i64> = sqlx::query_scalar(&format!(
             "SELECT version FROM {schema}.app_sessions_migrations"
         ))
         .fetch_all(&mut db)
         .await
         .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
+        let bound: Option<i64> =
+            sqlx::query_scalar(&format!("SELECT sweep_ms FROM {schema}.app_sessions"))
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+        // The deadline when the session was created: the save moved the deadline, not it.
+        assert!(bound.is_some() && bound <= expires, "{bound:?} {expires:?}");
+    }
+
+    /// The indexes of `schema.table`, by name, with what they index: `name (columns) ..`.
+    pub(crate) async fn indexes(
+        db: &mut sqlx::PgConnection,
+        schema: &str,
+        table: &str,
+    ) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT indexname || ' ' || substring(indexdef from '\\(.*$') FROM pg_indexes \
+             WHERE schemaname = $1 AND tablename = $2 ORDER BY indexname",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(db)
+        .await
+        .unwrap()
+    }
+
+    /// Layout version 2 exactly as the previous version's `migrate` made it in `schema`.
+    fn version_2(schema: &str) -> [String; 7] {
+        let t = format!("{schema}.http_sessions");
+        [
+            format!(
+                "CREATE TABLE {t} (id BYTEA PRIMARY KEY, version BIGINT NOT NULL, \
+                 created_ms BIGINT NOT NULL, expires_ms BIGINT, absolute_ms BIGINT, \
+                 fields JSONB NOT NULL DEFAULT '{{}}'::jsonb)"
+            ),
+            format!(
+                "CREATE INDEX http_sessions_expires_idx ON {t} (expires_ms) \
+                 WHERE expires_ms IS NOT NULL"
+            ),
+            format!("ALTER TABLE {t} ADD COLUMN owner TEXT"),
+            format!("ALTER TABLE {t} ADD COLUMN seen_ms BIGINT"),
+            format!("CREATE INDEX http_sessions_owner_idx ON {t} (owner) WHERE owner IS NOT NULL"),
+            format!(
+                "CREATE TABLE {t}_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)"
+            ),
+            format!("INSERT INTO {t}_migrations VALUES (1, 0), (2, 0)"),
+        ]
+    }
+
+    /// Upgrading from layout 2 (an index on the deadline) to 3 (on the sweep bound) rewrites
+    /// no row: the table keeps its file and every row its place, the bounds start `NULL`.
+    /// The rows keep working; a save gives its row a bound (`least` ignores `NULL`); the
+    /// first sweep gives every other row its bound, in batches, and deletes the expired
+    /// ones, more than a batch of them.
+    #[tokio::test]
+    async fn upgrading_a_version_2_table_rewrites_no_row_and_its_expired_rows_are_swept() {
+        use integration_tests::store_suite::{record, NOW};
+        use session_runtime::clock::ManualClock;
+        use session_runtime::store::{SaveOutcome, SessionMeta, SessionStore};
+        use session_runtime::SessionId;
+
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let t = format!("{schema}.http_sessions");
+        let mut db = psql(database.url()).await;
+        for statement in version_2(&schema) {
+            sqlx::query(&statement).execute(&mut db).await.unwrap();
+        }
+        // 2,500 expired sessions, and three live ones, as version 2 wrote them.
+        sqlx::query(&format!(
+            "INSERT INTO {t} (id, version, created_ms, expires_ms, fields) \
+             SELECT sha256(i::text::bytea), 1, 0, 1, '{{}}' FROM generate_series(1, 2500) i"
+        ))
+        .execute(&mut db)
+        .await
+        .unwrap();
+        let hour = i64::try_from(NOW + 3_600_000).unwrap();
+        let (live, never, saved) = (
+            SessionId::generate().unwrap().digest(),
+            SessionId::generate().unwrap().digest(),
+            SessionId::generate().unwrap().digest(),
+        );
+        for (id, expires) in [(&live, Some(hour)), (&never, None), (&saved, Some(hour))] {
+            sqlx::query(&format!(
+                "INSERT INTO {t} (id, version, created_ms, expires_ms, fields, seen_ms) \
+                 VALUES ($1, 1, 0, $2, '{{\"data\": \"AQ\"}}', 0)"
+            ))
+            .bind(id.as_bytes().as_slice())
+            .bind(expires)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        }
+        let places = format!(
+            "SELECT (SELECT relfilenode::text FROM pg_class WHERE oid = '{t}'::regclass) \
+             || ' ' || string_agg(ctid::text, ' ' ORDER BY id) FROM {t}"
+        );
+        let before: String = sqlx::query_scalar(&places)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .clock(ManualClock::at_ms(NOW))
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap(); // idempotent
+        let after: String = sqlx::query_scalar(&places)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(after, before, "a row was rewritten");
+        let bounds: i64 = sqlx::query_scalar(&format!("SELECT count(sweep_ms) FROM {t}"))
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(bounds, 0);
+        assert_eq!(
+            indexes(&mut db, &schema, "http_sessions").await,
+            [
+                "http_sessions_owner_idx (owner) WHERE (owner IS NOT NULL)",
+                "http_sessions_pkey (id)",
+                "http_sessions_sweep_idx (sweep_ms)",
+            ]
+        );
+        let versions: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT version FROM {t}_migrations ORDER BY version"
+        ))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(versions, [1, 2, 3]);
+
+        let bound = |id: session_runtime::SessionDigest| {
+            let query = format!("SELECT sweep_ms FROM {t} WHERE id = $1");
+            async move {
+                let mut db = psql(database.url()).await;
+                sqlx::query_scalar::<_, Option<i64>>(&query)
+                    .bind(id.as_bytes().as_slice())
+                    .fetch_one(&mut db)
+                    .await
+                    .unwrap()
+            }
+        };
+        let meta = SessionMeta {
+            created_ms: 0,
+            seen_ms: NOW,
+            expires_ms: Some(NOW + 7_200_000),
+            absolute_ms: None,
+        };
+        let changes = record(&[("data", &[2])]);
+        let outcome = store.save(&saved, &changes, &meta, NOW).await;
+        assert_eq!(outcome.unwrap(), SaveOutcome::Saved);
+        assert_eq!(bound(saved).await, Some(hour + 3_600_000));
+        assert_eq!(bound(live).await, None);
+
+        assert_eq!(store.sweep().await.unwrap(), 2_500);
+        assert_eq!(bound(live).await, Some(hour));
+        assert_eq!(bound(never).await, Some(i64::MAX));
+        assert_eq!(bound(saved).await, Some(hour + 3_600_000));
+        for id in [&live, &never, &saved] {
+            assert!(store.load(id, NOW).await.unwrap().is_some());
+        }
+        let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {t}"))
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(left, 3);
+        assert_eq!(store.sweep().await.unwrap(), 0);
     }
 
     #[tokio::test]
@@ -348,7 +524,7 @@ mod migrate {
         .fetch_all(&mut db)
         .await
         .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
         // The store works.
         let app = serve(stores.pop().unwrap(), |layer| layer).await;
         app.visit().await;
@@ -465,6 +641,172 @@ mod sweeper {
             .await
             .unwrap();
         assert_eq!(left, 1);
+    }
+
+    /// The row's deadline and sweep bound.
+    async fn deadlines(
+        db: &mut sqlx::PgConnection,
+        schema: &str,
+        id: &session_runtime::SessionId,
+    ) -> (i64, i64) {
+        sqlx::query_as(&format!(
+            "SELECT expires_ms, sweep_ms FROM {schema}.http_sessions WHERE id = $1"
+        ))
+        .bind(id.digest().as_bytes().as_slice())
+        .fetch_one(db)
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn saves_leave_the_sweep_bound_alone_and_the_sweeper_catches_up() {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let clock = ManualClock::at_ms(1_700_000_000_000);
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .clock(clock.clone())
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let app = serve(store.clone(), |layer: SessionLayer<TestSession>| {
+            layer
+                .clock(clock.clone())
+                .idle_timeout(Duration::from_secs(60))
+        })
+        .await;
+        let id = app.visit().await;
+        let mut db = psql(database.url()).await;
+        let (created_deadline, bound) = deadlines(&mut db, &schema, &id).await;
+        assert_eq!(bound, created_deadline);
+
+        // Saves move the deadline later; the bound (and its index entry) stays.
+        for _ in 0..3 {
+            clock.advance(Duration::from_secs(40));
+            assert_eq!(app.get("/visit").await.status(), 200);
+        }
+        let (deadline, bound) = deadlines(&mut db, &schema, &id).await;
+        assert_eq!(deadline, created_deadline + 120_000);
+        assert_eq!(bound, created_deadline);
+
+        // Past the bound, the session is live: a sweep keeps it and moves its bound up.
+        assert_eq!(store.sweep().await.unwrap(), 0);
+        assert_eq!(deadlines(&mut db, &schema, &id).await, (deadline, deadline));
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(store.sweep().await.unwrap(), 1);
+    }
+
+    /// A save that moves the deadline earlier (an app redeployed with a shorter idle
+    /// timeout) moves the bound down with it, in the same statement: the sweeper finds the
+    /// session by its new deadline.
+    #[tokio::test]
+    async fn a_deadline_moved_earlier_is_swept_by_it() {
+        use integration_tests::store_suite::{record, NOW};
+        use session_runtime::store::{SaveOutcome, SessionMeta, SessionStore};
+        use session_runtime::SessionId;
+
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let clock = ManualClock::at_ms(NOW);
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .clock(clock.clone())
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let (saved, touched) = (
+            SessionId::generate().unwrap(),
+            SessionId::generate().unwrap(),
+        );
+        let meta = |idle: u64| SessionMeta {
+            created_ms: NOW,
+            seen_ms: NOW,
+            expires_ms: Some(NOW + idle),
+            absolute_ms: None,
+        };
+        let data = record(&[("a", &[1])]);
+        for id in [&saved, &touched] {
+            let hour = meta(3_600_000);
+            store.create(&id.digest(), &data, &hour, NOW).await.unwrap();
+        }
+        let outcome = store.save(&saved.digest(), &data, &meta(60_000), NOW).await;
+        assert_eq!(outcome.unwrap(), SaveOutcome::Saved);
+        let outcome = store.touch(&touched.digest(), &meta(60_000), NOW).await;
+        assert_eq!(outcome.unwrap(), SaveOutcome::Saved);
+        let mut db = psql(database.url()).await;
+        for id in [&saved, &touched] {
+            let deadline = i64::try_from(NOW + 60_000).unwrap();
+            assert_eq!(deadlines(&mut db, &schema, id).await, (deadline, deadline));
+        }
+
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(store.sweep().await.unwrap(), 2);
+    }
+
+    /// The store's own prepared sweep and refresh statements, planned by PostgreSQL over
+    /// 20,000 live sessions and 10 expired ones: searches of the sweep index, never a scan
+    /// of the table, so a sweep reads the rows it deletes (and the live ones whose bound
+    /// has passed), not the whole table.
+    #[tokio::test]
+    async fn sweeping_searches_the_sweep_index_not_the_table() {
+        use integration_tests::store_suite::NOW;
+        use sqlx::postgres::PgPoolOptions;
+
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        // One connection: the statements the store prepares are the ones looked at below.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(database.url())
+            .await
+            .unwrap();
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .clock(ManualClock::at_ms(NOW))
+            .build(pool.clone())
+            .unwrap();
+        store.migrate().await.unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.http_sessions (id, version, created_ms, expires_ms, fields, \
+             sweep_ms) SELECT sha256(i::text::bytea), 1, 0, e, '{{}}', e \
+             FROM generate_series(1, 20010) i, LATERAL (SELECT {NOW} + (i - 10) * 1000 AS e) d"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(&format!("ANALYZE {schema}.http_sessions"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        // 10 expired (i <= 10: deadline at or before now).
+        assert_eq!(store.sweep().await.unwrap(), 10);
+
+        let mut connection = pool.acquire().await.unwrap();
+        for (statement, like) in [
+            ("sweep", "DELETE FROM %WHERE sweep_ms <= $1%"),
+            ("refresh", "UPDATE %SET sweep_ms = %"),
+        ] {
+            let name: String = sqlx::query_scalar(
+                "SELECT name FROM pg_prepared_statements WHERE statement LIKE $1",
+            )
+            .bind(like)
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+            let plan: Vec<String> =
+                sqlx::query_scalar(&format!("EXPLAIN EXECUTE {name}({NOW}, 1000)"))
+                    .fetch_all(&mut *connection)
+                    .await
+                    .unwrap();
+            let plan = plan.join("\n");
+            assert!(
+                plan.contains("http_sessions_sweep_idx"),
+                "{statement}: {plan}"
+            );
+            assert!(!plan.contains("Seq Scan"), "{statement}: {plan}");
+        }
     }
 
     #[tokio::test]
@@ -845,11 +1187,138 @@ mod owner_index {
         .fetch_all(&mut db)
         .await
         .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
         let loaded = store.load(&id, NOW).await.unwrap().expect("kept");
         assert_eq!(loaded.record.get("data"), Some(&[1u8][..]));
         assert_eq!(loaded.meta.seen_ms, NOW - 1_000, "the creation time");
 
         listed_once_a_save_carries_the_owner(&store, &id).await;
+    }
+}
+
+mod hot {
+    //! Saves and touches are HOT updates: the new row version goes on the same page and
+    //! no index gets an entry for it (PostgreSQL does this only when no indexed column
+    //! changes). Read off the pages themselves with `pageinspect`, not timed.
+
+    use integration_tests::postgres_harness::shared;
+    use integration_tests::store_suite::{record, NOW};
+    use session_runtime::store::{SaveOutcome, SessionMeta, SessionStore};
+    use session_runtime::{PostgresStore, SessionId};
+
+    use super::support::*;
+
+    /// `HEAP_ONLY_TUPLE` in `t_infomask2`: a row version no index points at.
+    const HEAP_ONLY_TUPLE: i32 = 0x8000;
+
+    /// Whether the current version of the row `id` is heap-only, i.e. written by a HOT
+    /// update.
+    async fn heap_only(db: &mut sqlx::PgConnection, table: &str, id: &SessionId) -> bool {
+        let (block, item): (i64, i32) = sqlx::query_as(&format!(
+            "SELECT (ctid::text::point)[0]::bigint, (ctid::text::point)[1]::int FROM {table} \
+             WHERE id = $1"
+        ))
+        .bind(id.digest().as_bytes().as_slice())
+        .fetch_one(&mut *db)
+        .await
+        .unwrap();
+        let infomask: i32 = sqlx::query_scalar(&format!(
+            "SELECT t_infomask2 FROM heap_page_items(get_raw_page('{table}', $1)) WHERE lp = $2"
+        ))
+        .bind(block)
+        .bind(item)
+        .fetch_one(&mut *db)
+        .await
+        .unwrap();
+        infomask & HEAP_ONLY_TUPLE != 0
+    }
+
+    /// The entries in every index of `table`, counted on their pages (every page after
+    /// the metapage; the indexes here are a page or two).
+    async fn index_entries(db: &mut sqlx::PgConnection, table: &str) -> i64 {
+        sqlx::query_scalar(&format!(
+            "SELECT coalesce(sum((SELECT count(*) \
+               FROM generate_series(1, pg_relation_size(i.indexrelid) \
+                 / current_setting('block_size')::bigint - 1) AS block, \
+               LATERAL bt_page_items(get_raw_page(i.indexrelid::regclass::text, block)))), 0)::bigint \
+             FROM pg_index i WHERE i.indrelid = '{table}'::regclass"
+        ))
+        .fetch_one(db)
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_save_and_a_touch_of_a_live_session_are_hot_updates_that_write_no_index_entry() {
+        let database = shared().await;
+        let schema = database.fresh_schema().await;
+        let table = format!("{schema}.http_sessions");
+        let mut db = psql(database.url()).await;
+        // The test server's user is a superuser; only this test installs the extension.
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pageinspect")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let store = PostgresStore::builder()
+            .schema(&schema)
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let id = SessionId::generate().unwrap();
+        let meta = |now: u64, idle: u64| SessionMeta {
+            created_ms: NOW,
+            seen_ms: now,
+            expires_ms: Some(now + idle),
+            absolute_ms: Some(NOW + 86_400_000),
+        };
+        let data = record(&[("a", &[1]), ("b", &[2])]);
+        store
+            .create(&id.digest(), &data, &meta(NOW, 60_000), NOW)
+            .await
+            .unwrap();
+        let entries = index_entries(&mut db, &table).await;
+        assert!(entries >= 2, "the primary key and the sweeper's index");
+
+        // A save of a live session: the deadline moves later, a field changes.
+        let now = NOW + 10_000;
+        let saved = store
+            .save(
+                &id.digest(),
+                &record(&[("a", &[3])]),
+                &meta(now, 60_000),
+                now,
+            )
+            .await;
+        assert_eq!(saved.unwrap(), SaveOutcome::Saved);
+        assert!(heap_only(&mut db, &table, &id).await, "the save is not HOT");
+        assert_eq!(index_entries(&mut db, &table).await, entries, "save");
+
+        // A touch: the deadlines move later.
+        let now = NOW + 30_000;
+        let touched = store.touch(&id.digest(), &meta(now, 60_000), now).await;
+        assert_eq!(touched.unwrap(), SaveOutcome::Saved);
+        assert!(
+            heap_only(&mut db, &table, &id).await,
+            "the touch is not HOT"
+        );
+        assert_eq!(index_entries(&mut db, &table).await, entries, "touch");
+        let loaded = store.load(&id.digest(), now).await.unwrap().unwrap();
+        assert_eq!(loaded.record.get("a"), Some(&[3u8][..]));
+        assert_eq!(loaded.meta.expires_ms, Some(now + 60_000));
+
+        // The check sees a non-HOT update: a save that moves the deadline earlier (a
+        // shorter idle timeout) moves the sweep bound with it, which writes index entries.
+        let saved = store
+            .save(
+                &id.digest(),
+                &record(&[("a", &[4])]),
+                &meta(now, 1_000),
+                now,
+            )
+            .await;
+        assert_eq!(saved.unwrap(), SaveOutcome::Saved);
+        assert!(!heap_only(&mut db, &table, &id).await);
+        assert!(index_entries(&mut db, &table).await > entries);
     }
 }

@@ -64,12 +64,34 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// | `fields` | `JSONB` | the fields: wire key -> base64 of its MessagePack value |
 /// | `owner` | `TEXT` | whose session it is (the record's owner key, `#[databag(owner)]`); `NULL`: no owner |
 /// | `seen_ms` | `BIGINT` | the last use (a save or a touch); `NULL` in rows from before layout 2: the creation time stands in |
+/// | `sweep_ms` | `BIGINT` | a lower bound of `expires_ms`, which the sweeper searches (`i64::MAX`: never expires); `NULL` in rows from before layout 3 until the sweeper or a save fills it in |
 ///
-/// A partial index on `expires_ms` serves the sweeper, and one on `owner` (rows with an
-/// owner only) serves [`owned_by`](SessionStore::owned_by). Why a row per session with a merged
-/// JSON column rather than a row per field: see the notes in the crate's README ("SQL
-/// stores"). [`migrate`](Self::migrate) creates the table and a `<table>_migrations`
+/// An index on `sweep_ms` (`<table>_sweep_idx`) serves the sweeper, and a partial one on
+/// `owner` (rows with an owner only) serves [`owned_by`](SessionStore::owned_by); there is
+/// no index on `expires_ms`. The table's `fillfactor` is 80. Why a row per session with a
+/// merged JSON column rather than a row per field: see the notes in the crate's README
+/// ("SQL stores"). [`migrate`](Self::migrate) creates the table and a `<table>_migrations`
 /// table recording which versions of the layout were applied.
+///
+/// **Why a sweep column.** PostgreSQL writes a new row version for every `UPDATE`; when
+/// no indexed column changes value and the page has room, the new version is a HOT
+/// ("heap-only tuple") update: it goes on the same page and no index gets a new entry.
+/// Every save and touch moves the idle deadline, so an index on `expires_ms` made every
+/// one of them write an entry into each index (primary key, deadline, owner): index
+/// bloat, vacuum work and WAL. `sweep_ms` holds the deadline as it was when the bound was
+/// last set, and a save or touch sets it to `least(sweep_ms, <new deadline>)` in the same
+/// `UPDATE`: unchanged whenever the deadline moves later (every save of a live session
+/// with the same idle timeout), so the update is HOT; lowered (an index write) only when
+/// the deadline moved earlier, for example after the idle timeout was shortened. Before
+/// deleting, the sweeper moves the bounds of live rows whose bound has passed up to their
+/// deadlines (at most once per idle timeout for an active session, in batches); then every
+/// expired row has a bound in the past, and the sweeper finds them all through the index.
+/// A `fillfactor` of 80 leaves a fifth of each page free when rows are inserted, so that
+/// the new versions of a page's rows fit on it (a HOT update needs room on the same page;
+/// PostgreSQL prunes dead versions of a page as it fills): a session row is a few hundred
+/// bytes, so an 8 KiB page keeps room for several new versions, for 25 % more table space.
+/// Checked on the pages themselves (`pageinspect`) by the test
+/// `hot::a_save_and_a_touch_of_a_live_session_are_hot_updates_that_write_no_index_entry`.
 ///
 /// # Statements per request
 ///
@@ -77,8 +99,8 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// |---|---|
 /// | ignores the session | none |
 /// | reads it | one `SELECT` |
-/// | changes fields | `SELECT`, then one `UPDATE` merging only the changed fields (`fields \|\| $changes`), only if the row is still live and not of a newer schema version |
-/// | reads it after a quarter of the idle timeout | `SELECT`, then one `UPDATE` of the deadlines only |
+/// | changes fields | `SELECT`, then one `UPDATE` merging only the changed fields (`fields \|\| $changes`), only if the row is still live and not of a newer schema version; a HOT update |
+/// | reads it after a quarter of the idle timeout | `SELECT`, then one `UPDATE` of the deadlines only; a HOT update |
 /// | destroys it | `SELECT`, then one `DELETE` |
 /// | renews it | `SELECT`, then one `INSERT .. ON CONFLICT` for the new id and one `DELETE .. RETURNING` taking the old |
 ///
@@ -99,7 +121,7 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// sets it from the whole record; `save` sets it only when the changes carry the owner
 /// (the layer sends it when the owner field changed), to the new key or `NULL`, and leaves
 /// it otherwise (a save that moves the owner is the same `UPDATE` naming `owner` too: still
-/// one statement);
+/// one statement, and not a HOT update, since the owner index gets the new key);
 /// `take`, `delete` and the sweeper remove the row and with it the entry.
 /// [`owned_by`](SessionStore::owned_by) is one `SELECT .. WHERE owner = $1` and live, an
 /// index scan of the owner index (checked with `EXPLAIN` by the test
@@ -120,20 +142,36 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 ///
 /// **Upgrading** from layout 1: `migrate` adds the two columns `NULL` (a catalog change: no
 /// row is rewritten) and builds the owner index (a read of the table, under a lock that
-/// holds writes back meanwhile). Sessions stored before keep working; they are in no list
+/// holds requests back meanwhile). Sessions stored before keep working; they are in no list
 /// until a write carries their owner: records written before owners existed do not hold
 /// one, and the layer writes it when the owner field changes (at login). Filling the
 /// column from the `fields` JSON is not done: the owner is stored there as base64 of a
 /// MessagePack string, which SQL does not decode, and old records do not hold it anyway.
 ///
+/// **Upgrading** from layout 2: `migrate` adds `sweep_ms` `NULL` (no row is rewritten),
+/// builds the sweep index (a read of the table, under a lock that holds requests back
+/// meanwhile: in one transaction with the column, which takes the table's exclusive lock),
+/// drops the index on `expires_ms` and sets the `fillfactor` (which applies to pages
+/// filled from then on; a `VACUUM FULL` or `CLUSTER` repacks the existing ones, if wanted).
+/// Old rows get their bound from their next save or touch, or from the sweeper, which
+/// fills rows without one 1,000 per statement before each sweep, so the first sweep
+/// after the upgrade writes each old row once and deletes the expired ones among them.
+/// Instances still running the previous version keep working during a rolling upgrade
+/// (their new rows get a bound from the sweeper; a deadline they move earlier is swept
+/// once the bound passes; their own sweep scans the table, having lost its index).
+///
 /// # Expiry
 ///
 /// Expired rows are never returned (every statement filters on `expires_ms`). A sweeper
-/// deletes them in batches of 1,000 (`DELETE .. RETURNING`, `FOR UPDATE SKIP LOCKED`, so
-/// several instances sweep without waiting for each other) every 60 seconds by default
+/// deletes them in batches of 1,000 every 60 seconds by default
 /// ([`PostgresStoreBuilder::sweep_interval`]), reports each to the layers' `on_deleted`
 /// hooks, and stops when the last clone of the store is dropped. [`sweep`](Self::sweep)
-/// runs one sweep now.
+/// runs one sweep now. A sweep is an `UPDATE` that moves the passed bounds of live rows
+/// (and fills missing ones), in batches, then `DELETE .. RETURNING` of rows whose bound
+/// and deadline have both passed, both searching the sweep index (checked with `EXPLAIN`
+/// by the test `sweeper::sweeping_searches_the_sweep_index_not_the_table`) and taking
+/// their rows with `FOR UPDATE SKIP LOCKED`, so several instances sweep without waiting
+/// for each other.
 ///
 /// # Faults
 ///
@@ -172,13 +210,15 @@ struct Statements {
     save: String,
     /// A save whose changes move the owner: `save` that also sets `owner` (`$9`).
     save_owner: String,
-    /// Unused here: `save` always names every column it sets (see the SQLite store).
+    /// Unused here: `save` is one statement whether or not the sweep bound moves (see the
+    /// SQLite store for why it needs two).
     save_moved: Option<String>,
     save_owner_moved: Option<String>,
     touch: String,
     touch_moved: Option<String>,
     take: String,
     delete: String,
+    /// Before `sweep`: brings the sweep bounds of live rows up to date, in batches.
     refresh: Option<String>,
     sweep: String,
     owned_by: String,
@@ -188,12 +228,15 @@ struct Statements {
 }
 
 /// Versions of the layout, in order; `migrate` applies those not yet recorded. `{table}` is
-/// the quoted, qualified table name, `{index}` the quoted name of its deadline index,
-/// `{owner_index}` that of its owner index.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE IF NOT EXISTS {table} (
+/// the quoted, qualified table name, `{index}` the quoted name of its deadline index
+/// (versions 1 and 2; `{schema_index}` the same, qualified with the table's schema, as
+/// `DROP INDEX` needs), `{sweep_index}` that of the sweep index that replaced it in version
+/// 3, `{owner_index}` that of its owner index.
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE IF NOT EXISTS {table} (
             id BYTEA PRIMARY KEY,
             version BIGINT NOT NULL,
             created_ms BIGINT NOT NULL,
@@ -201,24 +244,42 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             absolute_ms BIGINT,
             fields JSONB NOT NULL DEFAULT '{}'::jsonb
         )",
-        "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
-    ],
-), (
-    // The owner index (issue 14) and the last use. Both columns start NULL: no rewrite of
-    // existing rows (a NULL `seen_ms` reads as the creation time; a NULL owner is in no
-    // list until the next write that carries the owner), and the partial index starts empty.
-    2,
-    &[
-        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS owner TEXT",
-        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS seen_ms BIGINT",
-        "CREATE INDEX IF NOT EXISTS {owner_index} ON {table} (owner) WHERE owner IS NOT NULL",
-    ],
-)];
+            "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_ms) WHERE expires_ms IS NOT NULL",
+        ],
+    ),
+    (
+        // The owner index (issue 14) and the last use. Both columns start NULL: no rewrite of
+        // existing rows (a NULL `seen_ms` reads as the creation time; a NULL owner is in no
+        // list until the next write that carries the owner), and the partial index starts empty.
+        2,
+        &[
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS owner TEXT",
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS seen_ms BIGINT",
+            "CREATE INDEX IF NOT EXISTS {owner_index} ON {table} (owner) WHERE owner IS NOT NULL",
+        ],
+    ),
+    (
+        // Saves become HOT updates (see "Why a sweep column" in the store's docs): the
+        // sweeper finds rows by `sweep_ms`, a lower bound of the deadline that a save leaves
+        // as it is, instead of by the deadline that every save moves; pages keep free space
+        // for the new row versions. `sweep_ms` starts NULL (no rewrite of existing rows):
+        // the sweeper's refresh fills it in, in batches, and saves fill it as they go.
+        3,
+        &[
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS sweep_ms BIGINT",
+            "CREATE INDEX IF NOT EXISTS {sweep_index} ON {table} (sweep_ms)",
+            "DROP INDEX IF EXISTS {schema_index}",
+            "ALTER TABLE {table} SET (fillfactor = 80)",
+        ],
+    ),
+];
 
 /// The advisory lock `migrate` holds: one for every table and schema this crate migrates,
 /// so that creating a schema shared by two tables is serialized too ("sessionr" in ASCII).
 const MIGRATE_LOCK: i64 = 0x7365_7373_696f_6e72;
 
+/// `sweep_ms` of a row that never expires: after every deadline.
+const NEVER: &str = "9223372036854775807";
 const LIVE: &str = "(expires_ms IS NULL OR expires_ms > $2)";
 /// Rows from before the last use was kept (version 1) read their creation time as it.
 const COLUMNS: &str =
@@ -232,36 +293,55 @@ impl Statements {
         };
         let t = qualify(table);
         let migrations = qualify(&format!("{table}_migrations"));
-        let save_set = "fields = fields || $7::jsonb, version = $3, created_ms = $4, \
-                        expires_ms = $5, absolute_ms = $6, seen_ms = $8";
+        // The bound a row's `sweep_ms` keeps when its deadline becomes `$5`: unchanged
+        // unless the deadline moved below it, so that the `UPDATE` changes no indexed
+        // column and is a HOT update (PostgreSQL compares the old and new values of indexed
+        // columns, whatever the `SET` names). `least` ignores NULL: a row from before the
+        // sweep column gets its bound here.
+        let save_set = format!(
+            "fields = fields || $7::jsonb, version = $3, created_ms = $4, expires_ms = $5, \
+             absolute_ms = $6, seen_ms = $8, sweep_ms = least(sweep_ms, coalesce($5, {NEVER}))"
+        );
         let save_where = format!("id = $1 AND {LIVE} AND version <= $3");
         Self {
             load: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 AND {LIVE}"),
             create: format!(
                 "INSERT INTO {t} AS s (id, version, created_ms, expires_ms, absolute_ms, fields, \
-                 seen_ms, owner) \
-                 VALUES ($1, $3, $4, $5, $6, $7::jsonb, $8, $9) \
+                 seen_ms, owner, sweep_ms) \
+                 VALUES ($1, $3, $4, $5, $6, $7::jsonb, $8, $9, coalesce($5, {NEVER})) \
                  ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, \
                  created_ms = EXCLUDED.created_ms, expires_ms = EXCLUDED.expires_ms, \
                  absolute_ms = EXCLUDED.absolute_ms, fields = EXCLUDED.fields, \
-                 seen_ms = EXCLUDED.seen_ms, owner = EXCLUDED.owner \
+                 seen_ms = EXCLUDED.seen_ms, owner = EXCLUDED.owner, \
+                 sweep_ms = EXCLUDED.sweep_ms \
                  WHERE s.expires_ms IS NOT NULL AND s.expires_ms <= $2"
             ),
             save: format!("UPDATE {t} SET {save_set} WHERE {save_where}"),
             save_owner: format!("UPDATE {t} SET {save_set}, owner = $9 WHERE {save_where}"),
             touch: format!(
-                "UPDATE {t} SET created_ms = $3, expires_ms = $4, absolute_ms = $5, seen_ms = $6 \
-                 WHERE id = $1 AND {LIVE}"
+                "UPDATE {t} SET created_ms = $3, expires_ms = $4, absolute_ms = $5, seen_ms = $6, \
+                 sweep_ms = least(sweep_ms, coalesce($4, {NEVER})) WHERE id = $1 AND {LIVE}"
             ),
             take: format!("DELETE FROM {t} WHERE id = $1 AND {LIVE} RETURNING {COLUMNS}"),
             delete: format!("DELETE FROM {t} WHERE id = $1"),
             save_moved: None,
             save_owner_moved: None,
             touch_moved: None,
-            refresh: None,
+            // Rows whose bound has passed but that are live (their deadline moved since),
+            // and rows without a bound (written before the sweep column): their bound
+            // becomes their deadline. Rows another instance holds are skipped, not waited for.
+            refresh: Some(format!(
+                "UPDATE {t} SET sweep_ms = coalesce(expires_ms, {NEVER}) WHERE id IN \
+                 (SELECT id FROM {t} WHERE sweep_ms IS NULL \
+                 OR (sweep_ms <= $1 AND (expires_ms IS NULL OR expires_ms > $1)) \
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            )),
+            // After the refresh every expired row has a bound in the past: found through
+            // the sweep index.
             sweep: format!(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_ms <= $1 \
-                 ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, {COLUMNS}"
+                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE sweep_ms <= $1 \
+                 AND expires_ms <= $1 ORDER BY sweep_ms LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, {COLUMNS}"
             ),
             owned_by: format!("SELECT id, {COLUMNS} FROM {t} WHERE owner = $1 AND {LIVE}"),
             count: format!("SELECT count(*) FROM {t} WHERE expires_ms IS NULL OR expires_ms > $1"),
@@ -274,10 +354,23 @@ impl Statements {
         }
     }
 
+    /// `name` quoted, qualified with the table's schema when it has one.
+    fn qualified(&self, name: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("{schema}.\"{name}\""),
+            None => format!("\"{name}\""),
+        }
+    }
+
     fn migration(&self, statement: &str) -> String {
         statement
             .replace("{table}", &self.table)
             .replace("{index}", &format!("\"{}_expires_idx\"", self.name))
+            .replace(
+                "{schema_index}",
+                &self.qualified(&format!("{}_expires_idx", self.name)),
+            )
+            .replace("{sweep_index}", &format!("\"{}_sweep_idx\"", self.name))
             .replace("{owner_index}", &format!("\"{}_owner_idx\"", self.name))
     }
 }
