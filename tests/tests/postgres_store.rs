@@ -36,6 +36,22 @@ mod support {
         }
     }
 
+    /// A store on the shared server, in `schema`, on `clock`, migrated.
+    pub(crate) async fn migrated_in(
+        schema: &str,
+        clock: session_runtime::clock::ManualClock,
+    ) -> PostgresStore {
+        let database = integration_tests::postgres_harness::shared().await;
+        let store = PostgresStore::builder()
+            .schema(schema)
+            .clock(clock)
+            .connect(database.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
     /// The test app over `store`.
     pub(crate) async fn serve(
         store: PostgresStore,
@@ -398,13 +414,7 @@ mod layout {
             .await
             .unwrap();
 
-        let store = PostgresStore::builder()
-            .schema(&schema)
-            .clock(ManualClock::at_ms(NOW))
-            .connect(database.url())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated_in(&schema, ManualClock::at_ms(NOW)).await;
         store.migrate().await.unwrap(); // idempotent
         let after: String = sqlx::query_scalar(&places)
             .fetch_one(&mut db)
@@ -601,13 +611,7 @@ mod sweeper {
         let database = shared().await;
         let schema = database.fresh_schema().await;
         let clock = ManualClock::at_ms(1_700_000_000_000);
-        let store = PostgresStore::builder()
-            .schema(&schema)
-            .clock(clock.clone())
-            .connect(database.url())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated_in(&schema, clock.clone()).await;
         let deleted: Arc<Mutex<Vec<SessionDigest>>> = Arc::default();
         let sink = Arc::clone(&deleted);
         let app = serve(store.clone(), |layer: SessionLayer<TestSession>| {
@@ -663,13 +667,7 @@ mod sweeper {
         let database = shared().await;
         let schema = database.fresh_schema().await;
         let clock = ManualClock::at_ms(1_700_000_000_000);
-        let store = PostgresStore::builder()
-            .schema(&schema)
-            .clock(clock.clone())
-            .connect(database.url())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated_in(&schema, clock.clone()).await;
         let app = serve(store.clone(), |layer: SessionLayer<TestSession>| {
             layer
                 .clock(clock.clone())
@@ -709,13 +707,7 @@ mod sweeper {
         let database = shared().await;
         let schema = database.fresh_schema().await;
         let clock = ManualClock::at_ms(NOW);
-        let store = PostgresStore::builder()
-            .schema(&schema)
-            .clock(clock.clone())
-            .connect(database.url())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated_in(&schema, clock.clone()).await;
         let (saved, touched) = (
             SessionId::generate().unwrap(),
             SessionId::generate().unwrap(),
