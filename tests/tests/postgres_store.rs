@@ -42,9 +42,12 @@ mod support {
         clock: session_runtime::clock::ManualClock,
     ) -> PostgresStore {
         let database = integration_tests::postgres_harness::shared().await;
+        // Sweeps only when a test asks: the tests using this check bounds and counts that
+        // a background sweep would change.
         let store = PostgresStore::builder()
             .schema(schema)
             .clock(clock)
+            .sweep_interval(std::time::Duration::from_secs(365 * 24 * 3600))
             .connect(database.url())
             .await
             .unwrap();
@@ -737,10 +740,14 @@ mod sweeper {
         assert_eq!(store.sweep().await.unwrap(), 2);
     }
 
-    /// The store's own prepared sweep and refresh statements, planned by PostgreSQL over
-    /// 20,000 live sessions and 10 expired ones: searches of the sweep index, never a scan
-    /// of the table, so a sweep reads the rows it deletes (and the live ones whose bound
-    /// has passed), not the whole table.
+    /// The store's own prepared sweeper statements, planned by PostgreSQL over a table
+    /// whose statistics say most bounds have passed (a backlog: 20,000 expired rows, with
+    /// 10,000 live rows whose bound has passed between them, and 1,000 live rows ahead),
+    /// read the lowest bounds a window at a time through the sweep index (a `Limit` over an
+    /// index scan: never a scan of the table, never a bitmap of every passed bound; the
+    /// window's rows are then looked up by their key), so
+    /// each statement costs a batch whatever the backlog; and one sweep then deletes every
+    /// expired row and moves every live row's bound, whatever the mix in each window.
     #[tokio::test]
     async fn sweeping_searches_the_sweep_index_not_the_table() {
         use integration_tests::store_suite::NOW;
@@ -757,13 +764,21 @@ mod sweeper {
         let store = PostgresStore::builder()
             .schema(&schema)
             .clock(ManualClock::at_ms(NOW))
+            .sweep_interval(Duration::from_secs(365 * 24 * 3600))
             .build(pool.clone())
             .unwrap();
         store.migrate().await.unwrap();
+        // Prepares the sweeper's statements on the one connection.
+        assert_eq!(store.sweep().await.unwrap(), 0);
+        // i = 1..=30,000: bounds all passed, one a second up to now; every third row is
+        // live (deadline an hour ahead), the others expired at their bound. Then 1,000
+        // rows whose bound is ahead.
         sqlx::query(&format!(
             "INSERT INTO {schema}.http_sessions (id, version, created_ms, expires_ms, fields, \
-             sweep_ms) SELECT sha256(i::text::bytea), 1, 0, e, '{{}}', e \
-             FROM generate_series(1, 20010) i, LATERAL (SELECT {NOW} + (i - 10) * 1000 AS e) d"
+             sweep_ms) SELECT sha256(i::text::bytea), 1, 0, \
+             CASE WHEN i % 3 = 0 OR i > 30000 THEN {NOW} + 3600000 + i ELSE b END, '{{}}', b \
+             FROM generate_series(1, 31000) i, \
+             LATERAL (SELECT {NOW} + (i - 30000) * 1000 AS b) d"
         ))
         .execute(&pool)
         .await
@@ -772,33 +787,62 @@ mod sweeper {
             .execute(&pool)
             .await
             .unwrap();
-        // 10 expired (i <= 10: deadline at or before now).
-        assert_eq!(store.sweep().await.unwrap(), 10);
 
         let mut connection = pool.acquire().await.unwrap();
-        for (statement, like) in [
-            ("sweep", "DELETE FROM %WHERE sweep_ms <= $1%"),
-            ("refresh", "UPDATE %SET sweep_ms = %"),
+        for (statement, like, arguments) in [
+            ("fill", "UPDATE %WHERE sweep_ms IS NULL%", "1000".to_owned()),
+            (
+                "refresh",
+                "UPDATE %SET sweep_ms = %WHERE sweep_ms <= $1%",
+                format!("{NOW}, 1000"),
+            ),
+            (
+                "sweep",
+                "DELETE FROM %WHERE sweep_ms <= $1%",
+                format!("{NOW}, 1000"),
+            ),
         ] {
-            let name: String = sqlx::query_scalar(
+            let names: Vec<String> = sqlx::query_scalar(
                 "SELECT name FROM pg_prepared_statements WHERE statement LIKE $1",
             )
             .bind(like)
-            .fetch_one(&mut *connection)
+            .fetch_all(&mut *connection)
             .await
             .unwrap();
+            assert_eq!(names.len(), 1, "{statement}: {names:?}");
             let plan: Vec<String> =
-                sqlx::query_scalar(&format!("EXPLAIN EXECUTE {name}({NOW}, 1000)"))
+                sqlx::query_scalar(&format!("EXPLAIN EXECUTE {}({arguments})", names[0]))
                     .fetch_all(&mut *connection)
                     .await
                     .unwrap();
             let plan = plan.join("\n");
             assert!(
-                plan.contains("http_sessions_sweep_idx"),
+                plan.contains("Index Scan using http_sessions_sweep_idx"),
                 "{statement}: {plan}"
             );
+            assert!(plan.contains("Limit"), "{statement}: {plan}");
             assert!(!plan.contains("Seq Scan"), "{statement}: {plan}");
+            assert!(
+                !plan.contains("Bitmap Index Scan on http_sessions_sweep_idx"),
+                "{statement}: {plan}"
+            );
         }
+        drop(connection);
+
+        assert_eq!(store.sweep().await.unwrap(), 20_000);
+        let count = |condition: &str| {
+            format!("SELECT count(*) FROM {schema}.http_sessions WHERE {condition}")
+        };
+        let passed: i64 = sqlx::query_scalar(&count(&format!("sweep_ms <= {NOW}")))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(passed, 0, "every live row's bound moved up to its deadline");
+        let left: i64 = sqlx::query_scalar(&count(&format!("expires_ms > {NOW}")))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 11_000, "no live row deleted");
     }
 
     #[tokio::test]
@@ -1247,10 +1291,16 @@ mod hot {
         let table = format!("{schema}.http_sessions");
         let mut db = psql(database.url()).await;
         // The test server's user is a superuser; only this test installs the extension.
-        sqlx::query("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        if let Err(error) = sqlx::query("CREATE EXTENSION IF NOT EXISTS pageinspect")
             .execute(&mut db)
             .await
-            .unwrap();
+        {
+            panic!(
+                "this test reads pages with PostgreSQL's pageinspect extension, which the \
+                 server could not load ({error}): install the PostgreSQL contrib modules \
+                 (Debian's `postgresql` package has them; elsewhere `postgresql-contrib`)"
+            );
+        }
         let store = PostgresStore::builder()
             .schema(&schema)
             .connect(database.url())

@@ -392,28 +392,46 @@ macro_rules! sql_store {
         }
 
         impl Inner {
+            /// One sweep. Rows are found by their sweep bound (`sweep_ms`, a lower bound of
+            /// the deadline), one window at a time: the `SWEEP_BATCH` lowest bounds up to
+            /// now, in the index's order, so that every statement costs a batch, whatever
+            /// the table holds (a backlog of expired rows, or statistics that say most
+            /// bounds have passed). In each window, live rows whose bound has passed get
+            /// their deadline as their bound (`refresh`) and expired rows are deleted
+            /// (`sweep`); both leave the window for good (`now` is fixed for the sweep), so
+            /// the loop ends when a window holds nothing more to do. Before that, rows
+            /// without a bound (written before the sweep column) are given one; a failure
+            /// there is logged and only delays those rows, it does not stop the deletions.
             async fn sweep(&self) -> Result<usize, StoreError> {
                 let now = to_sql_ms(self.clock.now_ms());
-                if let Some(refresh) = &self.sql.refresh {
-                    loop {
-                        let done = bounded(
-                            self.timeout,
-                            STORE,
-                            "sweep",
-                            sqlx::query(refresh)
-                                .bind(now)
-                                .bind(SWEEP_BATCH)
-                                .execute(&self.pool),
-                        )
-                        .await?;
-                        if done.rows_affected() < SWEEP_BATCH.unsigned_abs() {
-                            break;
-                        }
+                loop {
+                    let filled = bounded(
+                        self.timeout,
+                        STORE,
+                        "sweep",
+                        sqlx::query(&self.sql.fill)
+                            .bind(SWEEP_BATCH)
+                            .execute(&self.pool),
+                    )
+                    .await;
+                    match filled {
+                        Ok(done) if done.rows_affected() >= SWEEP_BATCH.unsigned_abs() => {}
+                        _ => break,
                     }
                 }
                 let mut total = 0;
                 loop {
-                    let now = to_sql_ms(self.clock.now_ms());
+                    let moved = bounded(
+                        self.timeout,
+                        STORE,
+                        "sweep",
+                        sqlx::query(&self.sql.refresh)
+                            .bind(now)
+                            .bind(SWEEP_BATCH)
+                            .execute(&self.pool),
+                    )
+                    .await?
+                    .rows_affected();
                     let rows = bounded(
                         self.timeout,
                         STORE,
@@ -440,7 +458,7 @@ macro_rules! sql_store {
                         .collect();
                     self.removals.report(&removed);
                     total += batch;
-                    if batch < usize::try_from(SWEEP_BATCH).unwrap_or(usize::MAX) {
+                    if moved == 0 && batch == 0 {
                         return Ok(total);
                     }
                 }

@@ -82,10 +82,12 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// last set, and a save or touch sets it to `least(sweep_ms, <new deadline>)` in the same
 /// `UPDATE`: unchanged whenever the deadline moves later (every save of a live session
 /// with the same idle timeout), so the update is HOT; lowered (an index write) only when
-/// the deadline moved earlier, for example after the idle timeout was shortened. Before
-/// deleting, the sweeper moves the bounds of live rows whose bound has passed up to their
-/// deadlines (at most once per idle timeout for an active session, in batches); then every
-/// expired row has a bound in the past, and the sweeper finds them all through the index.
+/// the deadline moved earlier, for example after the idle timeout was shortened. The
+/// sweeper reads the lowest bounds up to now, 1,000 at a time in the index's order: it
+/// deletes the expired rows among them and moves the bounds of the live ones up to their
+/// deadlines. Every expired row has a bound in the past, so every expired row is found;
+/// moving a live row's bound is one non-HOT `UPDATE` (an entry in each index), at most
+/// once per idle timeout for an active session, against one index entry per save before.
 /// A `fillfactor` of 80 leaves a fifth of each page free when rows are inserted, so that
 /// the new versions of a page's rows fit on it (a HOT update needs room on the same page;
 /// PostgreSQL prunes dead versions of a page as it fills): a session row is a few hundred
@@ -158,7 +160,14 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// after the upgrade writes each old row once and deletes the expired ones among them.
 /// Instances still running the previous version keep working during a rolling upgrade
 /// (their new rows get a bound from the sweeper; a deadline they move earlier is swept
-/// once the bound passes; their own sweep scans the table, having lost its index).
+/// once the bound passes; their own sweep scans the table, having lost its index). The
+/// upgrade holds requests on the table back while it builds the index (a few seconds per
+/// million rows; they get 503s past the query timeout): run it when a pause is
+/// acceptable. **Rolling back** to a version with layout 2 after the upgrade: that
+/// version's `migrate` leaves the newer table as it is, and its sweeper, which looks for
+/// rows by `expires_ms`, scans the table; recreate its index by hand
+/// (`CREATE INDEX CONCURRENTLY <table>_expires_idx ON <table> (expires_ms) WHERE
+/// expires_ms IS NOT NULL`).
 ///
 /// # Expiry
 ///
@@ -166,12 +175,16 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// deletes them in batches of 1,000 every 60 seconds by default
 /// ([`PostgresStoreBuilder::sweep_interval`]), reports each to the layers' `on_deleted`
 /// hooks, and stops when the last clone of the store is dropped. [`sweep`](Self::sweep)
-/// runs one sweep now. A sweep is an `UPDATE` that moves the passed bounds of live rows
-/// (and fills missing ones), in batches, then `DELETE .. RETURNING` of rows whose bound
-/// and deadline have both passed, both searching the sweep index (checked with `EXPLAIN`
-/// by the test `sweeper::sweeping_searches_the_sweep_index_not_the_table`) and taking
-/// their rows with `FOR UPDATE SKIP LOCKED`, so several instances sweep without waiting
-/// for each other.
+/// runs one sweep now. A sweep first gives rows without a bound their deadline as one,
+/// then, window by window (the 1,000 lowest bounds up to now, read in the sweep index's
+/// order), an `UPDATE` that moves the passed bounds of the live rows in the window and a
+/// `DELETE .. RETURNING` of the expired ones, until a window holds nothing to do. Each
+/// statement reads one window through the index, whatever the table holds (a backlog of
+/// expired rows included), so it stays within the query timeout (checked with `EXPLAIN`
+/// over a backlog by the test `sweeper::sweeping_searches_the_sweep_index_not_the_table`),
+/// and takes its rows
+/// with `FOR UPDATE SKIP LOCKED`, so several instances sweep without waiting for each
+/// other.
 ///
 /// # Faults
 ///
@@ -218,8 +231,11 @@ struct Statements {
     touch_moved: Option<String>,
     take: String,
     delete: String,
-    /// Before `sweep`: brings the sweep bounds of live rows up to date, in batches.
-    refresh: Option<String>,
+    /// Gives rows without a sweep bound (written before the column) their deadline as one.
+    fill: String,
+    /// Moves the passed bounds of the live rows among the lowest bounds up to their deadlines.
+    refresh: String,
+    /// Deletes the expired rows among the lowest bounds.
     sweep: String,
     owned_by: String,
     count: String,
@@ -327,20 +343,24 @@ impl Statements {
             save_moved: None,
             save_owner_moved: None,
             touch_moved: None,
-            // Rows whose bound has passed but that are live (their deadline moved since),
-            // and rows without a bound (written before the sweep column): their bound
-            // becomes their deadline. Rows another instance holds are skipped, not waited for.
-            refresh: Some(format!(
-                "UPDATE {t} SET sweep_ms = coalesce(expires_ms, {NEVER}) WHERE id IN \
-                 (SELECT id FROM {t} WHERE sweep_ms IS NULL \
-                 OR (sweep_ms <= $1 AND (expires_ms IS NULL OR expires_ms > $1)) \
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            )),
-            // After the refresh every expired row has a bound in the past: found through
-            // the sweep index.
+            // The sweeper's statements (see `sweep` in `sql/mod.rs`). Each reads one window:
+            // the `$2` lowest bounds up to now, in the sweep index's order, so that a batch
+            // costs a batch whatever the table holds; the window's ids, as an array, are
+            // then looked up by the primary key (`IN (subquery)` lets the planner hash-join
+            // a scan of the whole table against them). Rows another instance holds are
+            // skipped, not waited for.
+            fill: format!(
+                "UPDATE {t} SET sweep_ms = coalesce(expires_ms, {NEVER}) WHERE id = ANY(ARRAY(\
+                 SELECT id FROM {t} WHERE sweep_ms IS NULL LIMIT $1 FOR UPDATE SKIP LOCKED))"
+            ),
+            refresh: format!(
+                "UPDATE {t} SET sweep_ms = coalesce(expires_ms, {NEVER}) WHERE id = ANY(ARRAY(\
+                 SELECT id FROM {t} WHERE sweep_ms <= $1 ORDER BY sweep_ms LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED)) AND (expires_ms IS NULL OR expires_ms > $1)"
+            ),
             sweep: format!(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE sweep_ms <= $1 \
-                 AND expires_ms <= $1 ORDER BY sweep_ms LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                "DELETE FROM {t} WHERE id = ANY(ARRAY(SELECT id FROM {t} WHERE sweep_ms <= $1 \
+                 ORDER BY sweep_ms LIMIT $2 FOR UPDATE SKIP LOCKED)) AND expires_ms <= $1 \
                  RETURNING id, {COLUMNS}"
             ),
             owned_by: format!("SELECT id, {COLUMNS} FROM {t} WHERE owner = $1 AND {LIVE}"),

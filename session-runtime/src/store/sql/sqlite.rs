@@ -74,10 +74,11 @@ const WAL_ATTEMPTS: u32 = 50;
 /// last set; `i64::MAX` for a session that never expires), and saves and touches do not
 /// name it while the deadline stays at or above it, which is every save that moves the
 /// deadline later. A save that moves it earlier sets the bound too (a second statement,
-/// run only then). Before deleting, the sweeper moves the bounds of live rows whose
-/// bound has passed up to their deadlines (at most once per idle timeout for an active
-/// session, in batches); then every expired row has a bound in the past, and the sweeper
-/// finds them all through the index.
+/// run only then). The sweeper reads the lowest bounds up to now, 1,000 at a time in the
+/// index's order (so each statement costs a batch, a backlog of expired rows included):
+/// it deletes the expired rows among them and moves the bounds of the live ones up to
+/// their deadlines (at most once per idle timeout for an active session). Every expired
+/// row has a bound in the past, so every expired row is found.
 ///
 /// # Owners, counting, clearing, removal watches
 ///
@@ -156,8 +157,11 @@ struct Statements {
     touch_moved: Option<String>,
     take: String,
     delete: String,
-    /// Before `sweep`: brings the sweep bounds of live rows up to date, in batches.
-    refresh: Option<String>,
+    /// Gives rows without a sweep bound (written before the column) their deadline as one.
+    fill: String,
+    /// Moves the passed bounds of the live rows among the lowest bounds up to their deadlines.
+    refresh: String,
+    /// Deletes the expired rows among the lowest bounds.
     sweep: String,
     owned_by: String,
     count: String,
@@ -259,17 +263,21 @@ impl Statements {
             )),
             take: format!("DELETE FROM {t} WHERE id = ?1 AND {LIVE} RETURNING {COLUMNS}"),
             delete: format!("DELETE FROM {t} WHERE id = ?1"),
-            // Rows whose bound has passed but that are live (their deadline moved since),
-            // and rows written without a bound (by a version of this crate before the sweep
-            // column): their bound becomes their deadline.
-            refresh: Some(format!(
+            // The sweeper's statements (see `sweep` in `sql/mod.rs`). Each reads one window:
+            // the `?2` lowest bounds up to now, in the sweep index's order, so that a batch
+            // costs a batch whatever the table holds.
+            fill: format!(
                 "UPDATE {t} SET sweep_ms = coalesce(expires_ms, {NEVER}) WHERE id IN \
-                 (SELECT id FROM {t} WHERE sweep_ms IS NULL \
-                 OR (sweep_ms <= ?1 AND (expires_ms IS NULL OR expires_ms > ?1)) LIMIT ?2)"
-            )),
+                 (SELECT id FROM {t} WHERE sweep_ms IS NULL LIMIT ?1)"
+            ),
+            refresh: format!(
+                "UPDATE {t} SET sweep_ms = coalesce(expires_ms, {NEVER}) WHERE id IN \
+                 (SELECT id FROM {t} WHERE sweep_ms <= ?1 ORDER BY sweep_ms LIMIT ?2) \
+                 AND (expires_ms IS NULL OR expires_ms > ?1)"
+            ),
             sweep: format!(
                 "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE sweep_ms <= ?1 \
-                 AND expires_ms <= ?1 ORDER BY sweep_ms LIMIT ?2) RETURNING id, {COLUMNS}"
+                 ORDER BY sweep_ms LIMIT ?2) AND expires_ms <= ?1 RETURNING id, {COLUMNS}"
             ),
             owned_by: format!("SELECT id, {COLUMNS} FROM {t} WHERE owner = ?1 AND {LIVE}"),
             count: format!("SELECT count(*) FROM {t} WHERE expires_ms IS NULL OR expires_ms > ?1"),
@@ -536,5 +544,74 @@ mod tests {
         assert!(!plan.contains("SCAN"), "{plan}");
         let listed = store.owned_by("user-7", 0).await.unwrap();
         assert_eq!(listed.len(), 10);
+    }
+
+    /// The sweeper's statements, planned by SQLite over a backlog (20,000 rows whose bound
+    /// has passed, two in three expired): each reads a window of the lowest bounds through
+    /// the sweep index and looks its rows up by key, never a scan of the table; and one
+    /// sweep deletes every expired row and moves every live row's bound, whatever the mix
+    /// in each window.
+    #[tokio::test]
+    async fn the_sweeper_reads_a_window_of_the_sweep_index_at_a_time() {
+        let now: i64 = 1_700_000_000_000;
+        let store = SqliteStore::builder()
+            .clock(crate::clock::ManualClock::at_ms(1_700_000_000_000))
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 21000) \
+             INSERT INTO http_sessions (id, version, created_ms, expires_ms, fields, sweep_ms) \
+             SELECT randomblob(32), 1, 0, \
+             CASE WHEN i % 3 = 0 OR i > 20000 THEN ?1 + 3600000 + i ELSE ?1 + (i - 20000) * 1000 END, \
+             '{}', ?1 + (i - 20000) * 1000 FROM n",
+        )
+        .bind(now)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+        let sql = &store.inner.sql;
+        for (name, statement, arguments) in [
+            ("fill", &sql.fill, 1),
+            ("refresh", &sql.refresh, 2),
+            ("sweep", &sql.sweep, 2),
+        ] {
+            let explain = format!("EXPLAIN QUERY PLAN {statement}");
+            let mut query = sqlx::query(&explain);
+            query = if arguments == 1 {
+                query.bind(SWEEP_BATCH)
+            } else {
+                query.bind(now).bind(SWEEP_BATCH)
+            };
+            // Each row of the plan: id, parent, unused, detail.
+            let plan: Vec<String> = query
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains("http_sessions_sweep_idx"), "{name}: {plan}");
+            assert!(plan.contains("USING PRIMARY KEY (id=?)"), "{name}: {plan}");
+            assert!(!plan.contains("SCAN"), "{name}: {plan}");
+        }
+        assert_eq!(store.sweep().await.unwrap(), 13_334);
+        let count =
+            |condition: &str| format!("SELECT count(*) FROM http_sessions WHERE {condition}");
+        let passed: i64 = sqlx::query_scalar(&count("sweep_ms <= ?1"))
+            .bind(now)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(passed, 0, "every live row's bound moved up to its deadline");
+        let live: i64 = sqlx::query_scalar(&count("expires_ms > ?1"))
+            .bind(now)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(live, 7_666, "no live row deleted");
     }
 }
