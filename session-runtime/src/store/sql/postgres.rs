@@ -365,7 +365,8 @@ impl Statements {
             ),
             owned_by: format!("SELECT id, {COLUMNS} FROM {t} WHERE owner = $1 AND {LIVE}"),
             count: format!("SELECT count(*) FROM {t} WHERE expires_ms IS NULL OR expires_ms > $1"),
-            clear: format!("DELETE FROM {t} WHERE id IN (SELECT id FROM {t} LIMIT $1)"),
+            // The batch's ids looked up by key, not hash-joined against a scan of the table.
+            clear: format!("DELETE FROM {t} WHERE id = ANY(ARRAY(SELECT id FROM {t} LIMIT $1))"),
             exists: format!("SELECT 1 FROM {t} WHERE id = $1"),
             name: table.to_owned(),
             table: t,
