@@ -740,6 +740,24 @@ mod sweeper {
         assert_eq!(store.sweep().await.unwrap(), 2);
     }
 
+    /// The plan of the one statement prepared on `connection` whose text is `like`, executed
+    /// with `arguments`.
+    async fn plan_of(connection: &mut sqlx::PgConnection, like: &str, arguments: &str) -> String {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pg_prepared_statements WHERE statement LIKE $1")
+                .bind(like)
+                .fetch_all(&mut *connection)
+                .await
+                .unwrap();
+        assert_eq!(names.len(), 1, "{like}: {names:?}");
+        let plan: Vec<String> =
+            sqlx::query_scalar(&format!("EXPLAIN EXECUTE {}({arguments})", names[0]))
+                .fetch_all(&mut *connection)
+                .await
+                .unwrap();
+        plan.join("\n")
+    }
+
     /// The store's own prepared sweeper statements, planned by PostgreSQL over a table
     /// whose statistics say most bounds have passed (a backlog: 20,000 expired rows, with
     /// 10,000 live rows whose bound has passed between them, and 1,000 live rows ahead),
@@ -773,55 +791,61 @@ mod sweeper {
         // i = 1..=30,000: bounds all passed, one a second up to now; every third row is
         // live (deadline an hour ahead), the others expired at their bound. Then 1,000
         // rows whose bound is ahead.
-        sqlx::query(&format!(
-            "INSERT INTO {schema}.http_sessions (id, version, created_ms, expires_ms, fields, \
-             sweep_ms) SELECT sha256(i::text::bytea), 1, 0, \
-             CASE WHEN i % 3 = 0 OR i > 30000 THEN {NOW} + 3600000 + i ELSE b END, '{{}}', b \
-             FROM generate_series(1, 31000) i, \
-             LATERAL (SELECT {NOW} + (i - 30000) * 1000 AS b) d"
-        ))
-        .execute(&pool)
-        .await
-        .unwrap();
-        sqlx::query(&format!("ANALYZE {schema}.http_sessions"))
-            .execute(&pool)
-            .await
-            .unwrap();
-
+        let t = format!("{schema}.http_sessions");
+        let statements = [
+            format!(
+                "INSERT INTO {t} (id, version, created_ms, expires_ms, fields, sweep_ms) \
+                 SELECT sha256(i::text::bytea), 1, 0, \
+                 CASE WHEN i % 3 = 0 OR i > 30000 THEN {NOW} + 3600000 + i ELSE b END, '{{}}', b \
+                 FROM generate_series(1, 31000) i, \
+                 LATERAL (SELECT {NOW} + (i - 30000) * 1000 AS b) d"
+            ),
+            // Statistics that say every bound is NULL (as right after the upgrade to
+            // layout 3, before the next `ANALYZE`), while none is: `fill` must not become
+            // a scan of the table looking for the NULLs.
+            format!("CREATE TABLE {schema}.bounds AS SELECT id, sweep_ms FROM {t}"),
+            format!("UPDATE {t} SET sweep_ms = NULL"),
+            format!("ANALYZE {t}"),
+            format!(
+                "UPDATE {t} SET sweep_ms = b.sweep_ms FROM {schema}.bounds b WHERE {t}.id = b.id"
+            ),
+        ];
+        for statement in &statements {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
         let mut connection = pool.acquire().await.unwrap();
-        for (statement, like, arguments) in [
-            ("fill", "UPDATE %WHERE sweep_ms IS NULL%", "1000".to_owned()),
-            (
-                "refresh",
-                "UPDATE %SET sweep_ms = %WHERE sweep_ms <= $1%",
-                format!("{NOW}, 1000"),
-            ),
-            (
-                "sweep",
-                "DELETE FROM %WHERE sweep_ms <= $1%",
-                format!("{NOW}, 1000"),
-            ),
-        ] {
-            let names: Vec<String> = sqlx::query_scalar(
-                "SELECT name FROM pg_prepared_statements WHERE statement LIKE $1",
-            )
-            .bind(like)
-            .fetch_all(&mut *connection)
+        let fill = plan_of(&mut connection, "UPDATE %WHERE sweep_ms IS NULL%", "1000").await;
+        sqlx::query(&format!("ANALYZE {t}"))
+            .execute(&mut *connection)
             .await
             .unwrap();
-            assert_eq!(names.len(), 1, "{statement}: {names:?}");
-            let plan: Vec<String> =
-                sqlx::query_scalar(&format!("EXPLAIN EXECUTE {}({arguments})", names[0]))
-                    .fetch_all(&mut *connection)
-                    .await
-                    .unwrap();
-            let plan = plan.join("\n");
+        let window = format!("{NOW}, 1000");
+        let refresh = plan_of(
+            &mut connection,
+            "UPDATE %SET sweep_ms = %WHERE sweep_ms <= $1%",
+            &window,
+        )
+        .await;
+        let sweep = plan_of(
+            &mut connection,
+            "DELETE FROM %WHERE sweep_ms <= $1%",
+            &window,
+        )
+        .await;
+        for (statement, plan, condition) in [
+            ("fill", &fill, "Index Cond: (sweep_ms IS NULL)"),
+            ("refresh", &refresh, "Index Cond: (sweep_ms <= "),
+            ("sweep", &sweep, "Index Cond: (sweep_ms <= "),
+        ] {
             assert!(
-                plan.contains("Index Scan using http_sessions_sweep_idx"),
+                plan.contains("Index Scan") && plan.contains("using http_sessions_sweep_idx"),
                 "{statement}: {plan}"
             );
+            assert!(plan.contains(condition), "{statement}: {plan}");
             assert!(plan.contains("Limit"), "{statement}: {plan}");
+            assert!(plan.contains("http_sessions_pkey"), "{statement}: {plan}");
             assert!(!plan.contains("Seq Scan"), "{statement}: {plan}");
+            assert!(!plan.contains("Sort"), "{statement}: {plan}");
             assert!(
                 !plan.contains("Bitmap Index Scan on http_sessions_sweep_idx"),
                 "{statement}: {plan}"

@@ -394,9 +394,12 @@ macro_rules! sql_store {
         impl Inner {
             /// One sweep. Rows are found by their sweep bound (`sweep_ms`, a lower bound of
             /// the deadline), one window at a time: the `SWEEP_BATCH` lowest bounds up to
-            /// now, in the index's order, so that every statement costs a batch, whatever
-            /// the table holds (a backlog of expired rows, or statistics that say most
-            /// bounds have passed). In each window, live rows whose bound has passed get
+            /// now, in the index's order, so that every statement reads about a batch,
+            /// whatever the table holds (a backlog of expired rows, or statistics that say
+            /// most bounds have passed). (On PostgreSQL, a transaction left open for long
+            /// keeps the index entries of rows swept meanwhile from being cleaned up, and
+            /// each window reads past them: a long backlog swept under such a transaction
+            /// slows as it goes.) In each window, live rows whose bound has passed get
             /// their deadline as their bound (`refresh`) and expired rows are deleted
             /// (`sweep`); both leave the window for good (`now` is fixed for the sweep), so
             /// the loop ends when a window holds nothing more to do. Before that, rows
