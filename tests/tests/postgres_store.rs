@@ -36,6 +36,28 @@ mod support {
         }
     }
 
+    /// The plan of the one statement prepared on `connection` whose text is `like`, executed
+    /// with `arguments`.
+    pub(crate) async fn plan_of(
+        connection: &mut sqlx::PgConnection,
+        like: &str,
+        arguments: &str,
+    ) -> String {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pg_prepared_statements WHERE statement LIKE $1")
+                .bind(like)
+                .fetch_all(&mut *connection)
+                .await
+                .unwrap();
+        assert_eq!(names.len(), 1, "{like}: {names:?}");
+        let plan: Vec<String> =
+            sqlx::query_scalar(&format!("EXPLAIN EXECUTE {}({arguments})", names[0]))
+                .fetch_all(&mut *connection)
+                .await
+                .unwrap();
+        plan.join("\n")
+    }
+
     /// A store on the shared server, in `schema`, on `clock`, migrated.
     pub(crate) async fn migrated_in(
         schema: &str,
@@ -740,24 +762,6 @@ mod sweeper {
         assert_eq!(store.sweep().await.unwrap(), 2);
     }
 
-    /// The plan of the one statement prepared on `connection` whose text is `like`, executed
-    /// with `arguments`.
-    async fn plan_of(connection: &mut sqlx::PgConnection, like: &str, arguments: &str) -> String {
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM pg_prepared_statements WHERE statement LIKE $1")
-                .bind(like)
-                .fetch_all(&mut *connection)
-                .await
-                .unwrap();
-        assert_eq!(names.len(), 1, "{like}: {names:?}");
-        let plan: Vec<String> =
-            sqlx::query_scalar(&format!("EXPLAIN EXECUTE {}({arguments})", names[0]))
-                .fetch_all(&mut *connection)
-                .await
-                .unwrap();
-        plan.join("\n")
-    }
-
     /// The store's own prepared sweeper statements, planned by PostgreSQL over a table
     /// whose statistics say most bounds have passed (a backlog: 20,000 expired rows, with
     /// 10,000 live rows whose bound has passed between them, and 1,000 live rows ahead),
@@ -1172,18 +1176,12 @@ mod owner_index {
         assert_eq!(store.owned_by("user-7", NOW).await.unwrap().len(), 10);
 
         let mut connection = pool.acquire().await.unwrap();
-        let name: String = sqlx::query_scalar(
-            "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'SELECT id, %WHERE owner = $1%'",
+        let plan = plan_of(
+            &mut connection,
+            "SELECT id, %WHERE owner = $1%",
+            &format!("'user-7', {NOW}"),
         )
-        .fetch_one(&mut *connection)
-        .await
-        .unwrap();
-        let plan: Vec<String> =
-            sqlx::query_scalar(&format!("EXPLAIN EXECUTE {name}('user-7', {NOW})"))
-                .fetch_all(&mut *connection)
-                .await
-                .unwrap();
-        let plan = plan.join("\n");
+        .await;
         assert!(plan.contains("http_sessions_owner_idx"), "{plan}");
         assert!(!plan.contains("Seq Scan"), "{plan}");
     }
