@@ -223,16 +223,19 @@ async fn a_planted_live_cookie_denies_service_but_never_shares_a_session() {
 }
 
 /// Cookie store: two sealed cookies of the same session (left at two paths or domains after a
-/// cookie-attribute change) are one session, not two: the user stays logged in.
+/// cookie-attribute change) are one session, not two: the user stays logged in, in the seal
+/// that lasts longer (the later one: the clock moves a minute between the two writes, so the
+/// two idle deadlines differ; on the wall clock two requests can fall in one millisecond).
 #[tokio::test]
 async fn two_seals_of_one_cookie_store_session_are_one_session() {
     let key = session_runtime::Key::from_bytes(&[7; 64]).unwrap();
-    let server = TestServer::start(
-        app(SessionLayer::<TestSession>::new(session_runtime::CookieStore::new(key)).secure(false))
-            .0,
-    )
-    .await;
+    let clock = ManualClock::new();
+    let layer = SessionLayer::<TestSession>::new(session_runtime::CookieStore::new(key))
+        .secure(false)
+        .clock(clock.clone());
+    let server = TestServer::start(app(layer).0).await;
     let first = start_at(&server, "/visit").await;
+    clock.advance(MIN);
     let second = get(&server, "/visit", &first).await;
     let second = format!("session={}", cookie_value(&second, "session").unwrap());
     assert_ne!(first, second);
