@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -96,15 +96,6 @@ fn command_as(user: Option<&str>, program: &str, args: &[&str]) -> Command {
             command
         }
     }
-}
-
-fn free_port() -> u16 {
-    // Let the OS pick, then release it: PostgreSQL binds it a moment later. Another process
-    // taking it in between makes the start fail loudly, never silently.
-    TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("no free loopback port")
 }
 
 /// The shell that owns one `postgres`: `stop` and `start` on its standard input stop and
@@ -210,7 +201,7 @@ impl PostgresServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let port = free_port();
+        let port = crate::ports::free(&[]);
         let mut watchdog = command_as(user, "sh", &["-c", WATCHDOG])
             .env("BIN", &bin)
             .env("DIR", &dir)

@@ -7,7 +7,6 @@
 //! `redis-server` or `redis-cli` is not installed, starting one panics with an install hint:
 //! the Redis tests never skip silently.
 
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,9 +18,8 @@ use redis::aio::MultiplexedConnection;
 
 const INSTALL_HINT: &str = "install it with `apt-get install redis-server redis-tools` \
                             (Debian/Ubuntu) or put it on PATH";
-/// Ports are drawn below Linux's ephemeral range (32768+), bus ports included (+10000), so
-/// that outgoing connections do not take them.
-const PORT_RANGE: std::ops::Range<u32> = 10_000..22_000;
+/// A cluster node's bus port is its port plus this ([`crate::ports`] keeps both below
+/// Linux's ephemeral range).
 const CLUSTER_BUS_OFFSET: u16 = 10_000;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -32,30 +30,6 @@ pub fn find_program(program: &str) -> PathBuf {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| panic!("{program} not found: {INSTALL_HINT}"))
-}
-
-/// A port (and, for cluster nodes, its bus port) that nothing listens on right now.
-fn free_port(with_bus: bool) -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    // Spread parallel test processes over the range; within a process, count up.
-    let seed = std::process::id().wrapping_mul(7_919)
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-    let span = PORT_RANGE.end - PORT_RANGE.start;
-    for _ in 0..span {
-        let offset = seed.wrapping_add(NEXT.fetch_add(1, Ordering::SeqCst)) % span;
-        let port = u16::try_from(PORT_RANGE.start + offset).unwrap();
-        if bindable(port) && (!with_bus || bindable(port + CLUSTER_BUS_OFFSET)) {
-            return port;
-        }
-    }
-    panic!("no free loopback port in {PORT_RANGE:?}");
-}
-
-fn bindable(port: u16) -> bool {
-    TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
 /// A fresh temporary directory, removed by [`RedisServer`]'s drop.
@@ -88,7 +62,7 @@ impl RedisServer {
         let mut last_log = String::new();
         // A port found free can be taken before redis binds it: then try another.
         for _ in 0..10 {
-            let port = free_port(cluster);
+            let port = crate::ports::free(if cluster { &[CLUSTER_BUS_OFFSET] } else { &[] });
             let mut server = Self {
                 port,
                 dir: temp_dir(port),
@@ -155,21 +129,29 @@ impl RedisServer {
         }
     }
 
+    /// Whether our own `redis-server` answers on the port: its `INFO server` names the
+    /// child's process id (another test's server that took the port while ours was down
+    /// for a restart would answer too).
     async fn ping(&self) -> bool {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return false;
+        };
         let Ok(client) = redis::Client::open(self.url()) else {
             return false;
         };
         let attempt = async {
             let mut connection = client.get_multiplexed_async_connection().await.ok()?;
-            redis::cmd("PING")
+            redis::cmd("INFO")
+                .arg("server")
                 .query_async::<String>(&mut connection)
                 .await
                 .ok()
         };
-        matches!(
-            tokio::time::timeout(Duration::from_millis(500), attempt).await,
-            Ok(Some(pong)) if pong == "PONG"
-        )
+        let Ok(Some(info)) = tokio::time::timeout(Duration::from_millis(500), attempt).await else {
+            return false;
+        };
+        info.lines()
+            .any(|line| line.trim_end() == format!("process_id:{pid}"))
     }
 
     pub fn port(&self) -> u16 {

@@ -11,8 +11,19 @@ use crate::temp::TempDir;
 
 /// A store on a new SQLite file (removed with the guard), migrated.
 pub async fn sqlite() -> (TempDir, SqliteStore) {
+    sqlite_with(SqliteStore::builder()).await
+}
+
+/// [`sqlite`] with a query timeout a loaded machine cannot reach: for suites that count
+/// failures under contention, not how fast the machine is.
+pub async fn sqlite_patient() -> (TempDir, SqliteStore) {
+    sqlite_with(SqliteStore::builder().query_timeout(crate::concurrency::PATIENT)).await
+}
+
+async fn sqlite_with(builder: session_runtime::SqliteStoreBuilder) -> (TempDir, SqliteStore) {
     let dir = TempDir::new("sqlite");
-    let store = SqliteStore::connect(&dir.sqlite_url("sessions.db"))
+    let store = builder
+        .connect(&dir.sqlite_url("sessions.db"))
         .await
         .unwrap();
     store.migrate().await.unwrap();
@@ -21,9 +32,19 @@ pub async fn sqlite() -> (TempDir, SqliteStore) {
 
 /// A store on the shared PostgreSQL, in a schema no other test uses, migrated.
 pub async fn postgres() -> ((), PostgresStore) {
+    postgres_with(PostgresStore::builder()).await
+}
+
+/// [`postgres`] with a query timeout a loaded machine cannot reach: for suites that count
+/// failures under contention, not how fast the machine is.
+pub async fn postgres_patient() -> ((), PostgresStore) {
+    postgres_with(PostgresStore::builder().query_timeout(crate::concurrency::PATIENT)).await
+}
+
+async fn postgres_with(builder: session_runtime::PostgresStoreBuilder) -> ((), PostgresStore) {
     let database = shared().await;
     let schema = database.fresh_schema().await;
-    let store = PostgresStore::builder()
+    let store = builder
         .schema(schema)
         .connect(database.url())
         .await

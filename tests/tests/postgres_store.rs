@@ -6,8 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use integration_tests::sql_stores::postgres as store;
+use integration_tests::sql_stores::postgres_patient as patient;
 
-integration_tests::server_store_suites!(guarded: super::store());
+integration_tests::server_store_suites!(
+    guarded: super::store(),
+    concurrency: super::patient()
+);
 
 /// Shared by the tests below: the test app over a PostgreSQL store, and a browser.
 mod support {
@@ -1001,8 +1005,10 @@ mod faults {
     use super::support::*;
 
     const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
-    /// Scheduling slack on a loaded 2-core CI machine.
-    const MARGIN: Duration = Duration::from_millis(700);
+    /// Scheduling slack on a loaded 2-core CI machine: the traffic, the server and the
+    /// test share one thread. With it, the bound stays under the layer's 3 s store timeout,
+    /// so the query timeout is still what each bounded request proves.
+    const MARGIN: Duration = Duration::from_millis(1_500);
 
     #[tokio::test]
     async fn postgres_stopped_under_load_gives_503s_within_the_timeout_and_the_app_recovers() {

@@ -6,8 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use integration_tests::sql_stores::sqlite as store;
+use integration_tests::sql_stores::sqlite_patient as patient;
 
-integration_tests::server_store_suites!(guarded: super::store());
+integration_tests::server_store_suites!(
+    guarded: super::store(),
+    concurrency: super::patient()
+);
 
 /// Shared by the tests below: the test app over a SQLite store, and a browser.
 mod support {
@@ -271,14 +275,17 @@ mod contention {
     async fn concurrent_writers_never_see_database_is_locked() {
         let (logs, _capturing) = logs::capture();
         let dir = integration_tests::temp::TempDir::new("sqlite");
-        // A long query timeout: this counts failures, not how fast a loaded machine is.
+        // Long query and store timeouts: this counts failures, not how fast a loaded machine is.
         let store = SqliteStore::builder()
-            .query_timeout(std::time::Duration::from_secs(60))
+            .query_timeout(integration_tests::concurrency::PATIENT)
             .connect(&dir.sqlite_url("sessions.db"))
             .await
             .unwrap();
         store.migrate().await.unwrap();
-        let app = serve(store, |layer| layer).await;
+        let app = serve(store, |layer| {
+            layer.store_timeout(integration_tests::concurrency::PATIENT)
+        })
+        .await;
         let url = app.http.url("/visit");
         // 32 browsers, each writing its own session 20 times, all at once: every write
         // is a transaction on the one file.
