@@ -62,6 +62,10 @@ mod support {
         plan.join("\n")
     }
 
+    /// A sweep interval no test outlives: the store sweeps only when a test asks.
+    pub(crate) const NO_BACKGROUND_SWEEP: std::time::Duration =
+        std::time::Duration::from_secs(365 * 24 * 3600);
+
     /// A store on the shared server, in `schema`, on `clock`, migrated.
     pub(crate) async fn migrated_in(
         schema: &str,
@@ -73,7 +77,7 @@ mod support {
         let store = PostgresStore::builder()
             .schema(schema)
             .clock(clock)
-            .sweep_interval(std::time::Duration::from_secs(365 * 24 * 3600))
+            .sweep_interval(NO_BACKGROUND_SWEEP)
             .connect(database.url())
             .await
             .unwrap();
@@ -790,7 +794,7 @@ mod sweeper {
         let store = PostgresStore::builder()
             .schema(&schema)
             .clock(ManualClock::at_ms(NOW))
-            .sweep_interval(Duration::from_secs(365 * 24 * 3600))
+            .sweep_interval(NO_BACKGROUND_SWEEP)
             .build(pool.clone())
             .unwrap();
         store.migrate().await.unwrap();

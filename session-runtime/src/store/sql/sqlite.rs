@@ -509,6 +509,26 @@ mod tests {
 
     use super::*;
 
+    type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+    /// SQLite's plan of `statement` with the arguments `bind` gives it, a line per step.
+    async fn plan_of(
+        store: &SqliteStore,
+        statement: &str,
+        bind: impl for<'q> FnOnce(Query<'q>) -> Query<'q>,
+    ) -> String {
+        let explain = format!("EXPLAIN QUERY PLAN {statement}");
+        // Each row of the plan: id, parent, unused, detail.
+        let plan: Vec<String> = bind(sqlx::query(&explain))
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(3))
+            .collect();
+        plan.join("\n")
+    }
+
     /// The store's own `owned_by` statement, planned by SQLite over a table of 20,000
     /// sessions of 2,000 owners: a search of the owner index, never a scan of the table, so
     /// listing k sessions reads k rows.
@@ -525,18 +545,10 @@ mod tests {
         .await
         .unwrap();
         sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
-        // Each row of the plan: id, parent, unused, detail.
-        let plan: Vec<String> =
-            sqlx::query(&format!("EXPLAIN QUERY PLAN {}", store.inner.sql.owned_by))
-                .bind("user-7")
-                .bind(0_i64)
-                .fetch_all(store.pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get::<String, _>(3))
-                .collect();
-        let plan = plan.join("\n");
+        let plan = plan_of(&store, &store.inner.sql.owned_by, |query| {
+            query.bind("user-7").bind(0_i64)
+        })
+        .await;
         assert!(
             plan.contains("USING INDEX http_sessions_owner_idx (owner=?)"),
             "{plan}"
@@ -555,7 +567,7 @@ mod tests {
     async fn the_sweeper_reads_a_window_of_the_sweep_index_at_a_time() {
         let now: i64 = 1_700_000_000_000;
         let store = SqliteStore::builder()
-            .clock(crate::clock::ManualClock::at_ms(1_700_000_000_000))
+            .clock(crate::clock::ManualClock::at_ms(now.unsigned_abs()))
             .connect("sqlite::memory:")
             .await
             .unwrap();
@@ -578,22 +590,14 @@ mod tests {
             ("refresh", &sql.refresh, 2),
             ("sweep", &sql.sweep, 2),
         ] {
-            let explain = format!("EXPLAIN QUERY PLAN {statement}");
-            let mut query = sqlx::query(&explain);
-            query = if arguments == 1 {
-                query.bind(SWEEP_BATCH)
-            } else {
-                query.bind(now).bind(SWEEP_BATCH)
-            };
-            // Each row of the plan: id, parent, unused, detail.
-            let plan: Vec<String> = query
-                .fetch_all(store.pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get::<String, _>(3))
-                .collect();
-            let plan = plan.join("\n");
+            let plan = plan_of(&store, statement, |query| {
+                if arguments == 1 {
+                    query.bind(SWEEP_BATCH)
+                } else {
+                    query.bind(now).bind(SWEEP_BATCH)
+                }
+            })
+            .await;
             assert!(plan.contains("http_sessions_sweep_idx"), "{name}: {plan}");
             assert!(plan.contains("USING PRIMARY KEY (id=?)"), "{name}: {plan}");
             assert!(!plan.contains("SCAN"), "{name}: {plan}");
